@@ -1,0 +1,64 @@
+# caddy-webhook-ingress: `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/caddy
+FUZZTIME ?= 3s
+
+# Development secrets for `make run`; set real ones in the environment.
+export STANDARD_SECRET ?= whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+export GITHUB_SECRET ?= dev-github-secret
+export STRIPE_SECRET ?= whsec_dev_stripe_secret
+export MUX_SECRET ?= dev-mux-secret
+export SHOTSTACK_TOKEN ?= dev-shotstack-token
+
+.PHONY: build run test unit e2e fuzz lint redis npm xcaddy bench chaos clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/caddy
+
+run: build
+	$(BIN) run --config caddyfiles/Caddyfile --adapter caddyfile
+
+test: lint redis npm build
+	$(GO) test -race -count=1 ./module/... ./internal/...
+	$(GO) test -count=1 -timeout 15m ./test/...
+	$(MAKE) fuzz
+	$(MAKE) xcaddy
+
+lint:
+	@out=$$(gofmt -l . | grep -v '^node_modules' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Tests that need Redis start their own redis-server on a free port.
+redis:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+		else \
+			echo "redis-server is missing: install it (Debian: sudo apt-get install -y redis-server) and run make test again"; exit 1; \
+		fi; \
+	fi
+
+# The providers' own npm packages sign and verify in the end-to-end tests.
+npm:
+	@command -v npm >/dev/null || { echo "node and npm are needed for the end-to-end tests (Debian: apt-get install -y nodejs npm)"; exit 1; }
+	cd test/npm && npm ci --no-audit --no-fund --loglevel=error
+
+# A short run of every fuzz target; `make chaos` runs them longer.
+fuzz:
+	@for pkg in ./module/verify; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# Users add the module to their own Caddy with xcaddy; check that it builds.
+xcaddy:
+	$(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5 build v2.11.9 \
+		--with github.com/webhook-ingress/caddy-webhook-ingress=$(CURDIR) --output bin/xcaddy-caddy
+	bin/xcaddy-caddy list-modules | grep -q '^http.handlers.webhook_verify$$'
+	@echo "xcaddy build lists http.handlers.webhook_verify"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,261 @@
+// Package webhookingress is the Caddy glue of caddy-webhook-ingress: the
+// `webhook_ingress` app, the `webhook_verify` and `webhook_forward` handlers
+// and the admin API. It turns Caddy config into calls on the pure packages
+// verify, store and deliver.
+package webhookingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// errStopped is returned to handlers of a config whose app has stopped (old
+// handlers may still run during a reload); they answer 503.
+var errStopped = errors.New("webhook_ingress app stopped")
+
+// stores shares the Redis client or the embedded database across config
+// reloads: the new config starts before the old one stops, and bbolt's file
+// lock would otherwise block the new config.
+var stores = caddy.NewUsagePool()
+
+// current is the app of the running config, for the admin API.
+var (
+	currentMu sync.Mutex
+	current   *App
+)
+
+// App is the `webhook_ingress` app: it owns the store (Redis or the embedded
+// database) and the delivery workers of every `webhook_forward` destination.
+type App struct {
+	// Redis, when set, shares nonces, dedup keys and the queue between
+	// instances. Without it the embedded store is used.
+	Redis *RedisConfig `json:"redis,omitempty"`
+	// DataDir holds the embedded store's file; default: Caddy's data dir.
+	DataDir string `json:"data_dir,omitempty"`
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	logger   *zap.Logger
+	storeKey string
+	newStore func() (store.Store, error)
+
+	mu           sync.Mutex
+	store        store.Store // nil until first use
+	stopped      bool
+	destinations map[string]deliver.Destination
+	workers      sync.WaitGroup
+	observe      func(deliver.Outcome)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "webhook_ingress",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves placeholders and prepares the store without any I/O, so
+// that `caddy validate` needs neither Redis nor the data directory.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	a.destinations = make(map[string]deliver.Destination)
+	a.observe = observeDelivery(a.logger)
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	if a.Redis != nil {
+		cfg, err := a.Redis.storeConfig()
+		if err != nil {
+			return fmt.Errorf("webhook_ingress redis: %w", err)
+		}
+		a.storeKey = "redis:" + cfg.URL + fmt.Sprint(cfg.Addrs) + cfg.MasterName + cfg.KeyPrefix
+		a.newStore = func() (store.Store, error) { return store.NewRedis(cfg) }
+		return nil
+	}
+	dir := a.DataDir
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "webhook_ingress")
+	}
+	path, err := filepath.Abs(filepath.Join(caddy.NewReplacer().ReplaceAll(dir, ""), "store.db"))
+	if err != nil {
+		return err
+	}
+	a.storeKey = "bolt:" + path
+	a.newStore = func() (store.Store, error) { return store.OpenBolt(path) }
+	return nil
+}
+
+// Start opens the store (pinging Redis, with a clear log line when it is
+// unreachable) and starts one worker per destination.
+func (a *App) Start() error {
+	st, err := a.Store()
+	if err != nil {
+		return fmt.Errorf("webhook_ingress: opening store: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(a.ctx, 3*time.Second)
+	defer cancel()
+	if err := st.Ping(pingCtx); err != nil {
+		// Not fatal: requests get 503 (or pass, with on_store_error allow)
+		// until the store answers, and recover without a restart.
+		a.logger.Error("store unreachable; webhook requests get 503 store_unavailable until it answers",
+			zap.String("store", a.storeKind()), zap.Error(err))
+	}
+	consumer := consumerName()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	dests := make([]string, 0, len(a.destinations))
+	for _, d := range a.destinations {
+		dests = append(dests, d.URL)
+		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), a.observe)
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			w.Run(a.ctx)
+		}()
+	}
+	if len(dests) > 0 {
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			updateQueueGauges(a.ctx, st, dests, a.logger)
+		}()
+	}
+	currentMu.Lock()
+	current = a
+	currentMu.Unlock()
+	a.logger.Info("started", zap.String("store", a.storeKind()), zap.Int("destinations", len(a.destinations)))
+	return nil
+}
+
+// Stop cancels the workers, waits for in-flight deliveries and releases the
+// store. It is idempotent and also called from Cleanup, since Stop is not
+// called when Start fails.
+func (a *App) Stop() error {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopped = true
+	hadStore := a.store != nil
+	a.store = nil
+	a.mu.Unlock()
+
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.workers.Wait()
+	currentMu.Lock()
+	if current == a {
+		current = nil
+	}
+	currentMu.Unlock()
+	if hadStore {
+		if _, err := stores.Delete(a.storeKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cleanup releases what Provision and Start took.
+func (a *App) Cleanup() error { return a.Stop() }
+
+// Store returns the shared store, opening it on first use. Handlers of a
+// stopped app get errStopped.
+func (a *App) Store() (store.Store, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return nil, errStopped
+	}
+	if a.store != nil {
+		return a.store, nil
+	}
+	v, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
+		st, err := a.newStore()
+		if err != nil {
+			return nil, err
+		}
+		return storeDestructor{st}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.store = v.(storeDestructor).Store
+	return a.store, nil
+}
+
+// addDestination registers a `webhook_forward` destination; its worker starts
+// with the app. Two handlers naming the same URL share one queue and worker.
+func (a *App) addDestination(d deliver.Destination) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.destinations[d.URL]; !ok {
+		a.destinations[d.URL] = d
+	}
+}
+
+func (a *App) destinationURLs() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	urls := make([]string, 0, len(a.destinations))
+	for u := range a.destinations {
+		urls = append(urls, u)
+	}
+	return urls
+}
+
+func (a *App) storeKind() string {
+	if a.Redis != nil {
+		return "redis"
+	}
+	return "embedded"
+}
+
+type storeDestructor struct{ store.Store }
+
+func (s storeDestructor) Destruct() error { return s.Close() }
+
+// consumerName identifies this process to the Redis consumer group. Config
+// generations of one process share it; a dead process's pending entries are
+// reclaimed by the others once their lease ends.
+func consumerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+func deliveryClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{
+		Transport: t,
+		// Internal services answer; they do not redirect webhooks elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,229 @@
+package deliver
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+)
+
+const (
+	// leaseMargin is added to Timeout for the lease of fetched entries: it
+	// covers the queue round trips around an attempt, so that a live worker's
+	// entries are never handed to another consumer.
+	leaseMargin = 30 * time.Second
+	// Polling an empty queue backs off between these; Notify cuts it short.
+	idleMin = 50 * time.Millisecond
+	idleMax = time.Second
+	// Polling a failing queue backs off between these.
+	failingMin = 100 * time.Millisecond
+	failingMax = 5 * time.Second
+)
+
+// Worker delivers one destination's queue. It only reads the queue, so it
+// never blocks ingest.
+type Worker struct {
+	q        store.Queue
+	d        Destination
+	target   string // d.URL without its password, for logs
+	consumer string
+	client   *http.Client
+	log      *zap.Logger
+	observe  func(Outcome)
+	signer   *Signer
+	invalid  error // from d.Validate; such a worker delivers nothing
+
+	limiter   *rate.Limiter
+	slots     chan struct{} // one per delivery in flight
+	wake      chan struct{}
+	queueErrs *errStreak
+	rnd       func() float64
+
+	idleMin, idleMax time.Duration
+}
+
+// NewWorker returns a worker for destination d, which is also the queue's
+// destination name (d.URL). client may be nil for a default one that does not
+// follow redirects; a given client should not follow them either, since a
+// 302 would turn the POST into a GET. log and observe may be nil. observe is
+// called once per attempt, from several goroutines.
+func NewWorker(q store.Queue, d Destination, consumer string, client *http.Client, log *zap.Logger,
+	observe func(Outcome)) *Worker {
+	if client == nil {
+		client = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if observe == nil {
+		observe = func(Outcome) {}
+	}
+	target := "(invalid URL)"
+	if u, err := url.Parse(d.URL); err == nil {
+		target = u.Redacted()
+	}
+	w := &Worker{
+		q:         q,
+		d:         d,
+		target:    target,
+		consumer:  consumer,
+		client:    client,
+		log:       log,
+		observe:   observe,
+		invalid:   d.Validate(),
+		wake:      make(chan struct{}, 1),
+		queueErrs: &errStreak{log: log, target: target},
+		rnd:       rand.Float64,
+		idleMin:   idleMin,
+		idleMax:   idleMax,
+	}
+	if w.invalid != nil {
+		return w
+	}
+	if d.SignSecret != "" {
+		w.signer, w.invalid = NewSigner(d.SignSecret)
+	}
+	w.limiter = rate.NewLimiter(d.Rate, d.Burst)
+	w.slots = make(chan struct{}, d.Concurrency)
+	return w
+}
+
+// Notify wakes an idle worker, so that an event this process just queued is
+// delivered at once instead of at the next poll (up to a second later). It
+// never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is cancelled, then stops fetching, waits for the
+// attempts in flight (each bounded by Timeout) and returns.
+func (w *Worker) Run(ctx context.Context) {
+	if w.invalid != nil {
+		w.log.Error("not delivering: invalid destination", zap.String("destination", w.target), zap.Error(w.invalid))
+		return
+	}
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	idle, failing := w.idleMin, failingMin
+	for ctx.Err() == nil {
+		n, ok := w.reserve(ctx)
+		if !ok {
+			return
+		}
+		batch, err := w.q.Fetch(ctx, w.d.URL, w.consumer, n, w.d.Timeout+leaseMargin)
+		if err != nil {
+			w.release(n)
+			if ctx.Err() != nil {
+				return
+			}
+			w.queueErrs.record(err)
+			if !sleep(ctx, failing, nil) {
+				return
+			}
+			failing = min(2*failing, failingMax)
+			continue
+		}
+		w.queueErrs.record(nil)
+		failing = failingMin
+		batch = batch[:min(len(batch), n)] // a surplus is left to its lease
+		w.release(n - len(batch))
+		if len(batch) > 0 {
+			w.limiter.ReserveN(time.Now(), len(batch))
+		}
+		for _, dl := range batch {
+			inFlight.Go(func() {
+				defer w.release(1)
+				w.attempt(ctx, dl)
+			})
+		}
+		if len(batch) > 0 {
+			idle = w.idleMin
+			continue
+		}
+		if !sleep(ctx, idle, w.wake) {
+			return
+		}
+		idle = min(2*idle, w.idleMax)
+	}
+}
+
+// reserve waits for a free delivery slot and a rate token, then takes every
+// other slot that is free and backed by a token right away. It returns how
+// many entries to fetch, so that nothing fetched has to wait (and outlive its
+// lease) before its attempt starts. Tokens are spent only once the fetch
+// says how many entries there were.
+func (w *Worker) reserve(ctx context.Context) (int, bool) {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	tokens, ok := w.waitToken(ctx)
+	if !ok {
+		w.release(1)
+		return 0, false
+	}
+	n := 1
+	for n < tokens {
+		select {
+		case w.slots <- struct{}{}:
+			n++
+		default:
+			return n, true
+		}
+	}
+	return n, true
+}
+
+// waitToken waits until the limiter holds at least one token and returns how
+// many it holds.
+func (w *Worker) waitToken(ctx context.Context) (int, bool) {
+	if w.limiter.Limit() == rate.Inf {
+		return math.MaxInt, true
+	}
+	for {
+		tokens := w.limiter.Tokens()
+		if tokens >= 1 {
+			return int(tokens), true
+		}
+		// Rounded up to a millisecond so that float error cannot make this
+		// loop spin.
+		wait := time.Duration((1-tokens)/float64(w.limiter.Limit())*float64(time.Second)) + time.Millisecond
+		if !sleep(ctx, wait, nil) {
+			return 0, false
+		}
+	}
+}
+
+func (w *Worker) release(n int) {
+	for range n {
+		<-w.slots
+	}
+}
+
+// sleep waits for d, a wake-up or the end of ctx; false means ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-wake:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

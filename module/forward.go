@@ -1,0 +1,228 @@
+package webhookingress
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+)
+
+func init() {
+	caddy.RegisterModule(new(Forward))
+}
+
+// Forward is the `webhook_forward` handler: a terminal handler that answers
+// 202 once the verified webhook is durably queued for every destination; the
+// app's workers deliver it in the background.
+type Forward struct {
+	Destinations []string       `json:"destinations"`
+	Timeout      caddy.Duration `json:"timeout,omitempty"`
+	MaxAttempts  int            `json:"max_attempts,omitempty"`
+	MaxAge       caddy.Duration `json:"max_age,omitempty"`
+	BackoffMin   caddy.Duration `json:"backoff_min,omitempty"`
+	BackoffMax   caddy.Duration `json:"backoff_max,omitempty"`
+	Concurrency  int            `json:"concurrency,omitempty"`
+	// Rate is "<n>/s" or "<n>/m"; empty means unlimited.
+	Rate   string      `json:"rate,omitempty"`
+	Header http.Header `json:"header,omitempty"`
+	// SignStandard is a Standard Webhooks secret (whsec_...) to re-sign
+	// deliveries with; it may be an {env.X} placeholder.
+	SignStandard string `json:"sign_standard,omitempty"`
+
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Forward) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_forward",
+		New: func() caddy.Module { return new(Forward) },
+	}
+}
+
+// Provision registers every destination with the app, whose workers
+// deliver from the queue.
+func (f *Forward) Provision(ctx caddy.Context) error {
+	f.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	if len(f.Destinations) == 0 {
+		return fmt.Errorf("webhook_forward: at least one destination URL is required")
+	}
+	limit, burst, err := parseRate(f.Rate)
+	if err != nil {
+		return fmt.Errorf("webhook_forward: %w", err)
+	}
+	repl := caddy.NewReplacer()
+	secret := ""
+	if f.SignStandard != "" {
+		if secret, err = repl.ReplaceOrErr(f.SignStandard, true, true); err != nil {
+			return fmt.Errorf("webhook_forward sign standard: %w", err)
+		}
+		if _, err := deliver.NewSigner(secret); err != nil {
+			return fmt.Errorf("webhook_forward sign standard: %w", err)
+		}
+	}
+	header := make(http.Header, len(f.Header))
+	for k, vals := range f.Header {
+		for _, v := range vals {
+			header.Add(k, repl.ReplaceAll(v, ""))
+		}
+	}
+	app, err := ctx.App("webhook_ingress")
+	if err != nil {
+		return err
+	}
+	f.app = app.(*App)
+	for _, raw := range f.Destinations {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("webhook_forward: destination %q must be an http:// or https:// URL", raw)
+		}
+		f.app.addDestination(deliver.Destination{
+			URL:         raw,
+			Timeout:     durationOr(f.Timeout, 15*time.Second),
+			MaxAttempts: intOr(f.MaxAttempts, 12),
+			MaxAge:      durationOr(f.MaxAge, 24*time.Hour),
+			BackoffMin:  durationOr(f.BackoffMin, time.Second),
+			BackoffMax:  durationOr(f.BackoffMax, 10*time.Minute),
+			Concurrency: intOr(f.Concurrency, 8),
+			Rate:        limit,
+			Burst:       burst,
+			Header:      header,
+			SignSecret:  secret,
+		})
+	}
+	return nil
+}
+
+func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	vr := verifiedFrom(r)
+	if vr == nil {
+		// No webhook_verify in front: queue the body as it came.
+		if r.Method != http.MethodPost {
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+			return nil
+		}
+		body, err := readBody(w, r, defaultMaxBody)
+		if err != nil {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body_too_large"})
+			return nil
+		}
+		vr = &verified{id: bodyHash(body), body: body}
+	}
+	st, err := f.app.Store()
+	if err != nil {
+		return f.unavailable(w, vr, err)
+	}
+	var claim store.Claim
+	if vr.claim != nil {
+		claim = *vr.claim
+	}
+	ev := store.Event{
+		ID:         vr.id,
+		Provider:   vr.provider,
+		Header:     senderHeaders(r.Header),
+		Body:       vr.body,
+		ReceivedAt: time.Now(),
+	}
+	// The sender may hang up; the event must still be queued whole or not at all.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = st.Enqueue(ctx, claim, f.Destinations, ev)
+	observeStore("enqueue", start)
+	if err != nil {
+		return f.unavailable(w, vr, err)
+	}
+	vr.committed = vr.claim != nil
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": vr.id})
+	return nil
+}
+
+func (f *Forward) unavailable(w http.ResponseWriter, vr *verified, err error) error {
+	f.logger.Error("webhook not queued: store unavailable",
+		zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(err))
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "store_unavailable"})
+	return nil
+}
+
+// hopByHop headers describe one connection, not the webhook; the ones the
+// gateway sets itself are dropped too.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
+	"Webhook-Id", "Webhook-Provider", "Webhook-Attempt",
+}
+
+func senderHeaders(h http.Header) http.Header {
+	out := h.Clone()
+	for _, c := range h.Values("Connection") {
+		for _, name := range strings.Split(c, ",") {
+			out.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, name := range hopByHop {
+		out.Del(name)
+	}
+	return out
+}
+
+// parseRate reads "<n>/s" or "<n>/m". The burst is one second's worth (at
+// most n), so a destination never sees more than its rate in any second.
+func parseRate(s string) (rate.Limit, int, error) {
+	if s == "" {
+		return rate.Inf, 0, nil
+	}
+	num, unit, ok := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("rate %q must look like 50/s or 600/m", s)
+	}
+	var per time.Duration
+	switch unit {
+	case "s":
+		per = time.Second
+	case "m":
+		per = time.Minute
+	default:
+		return 0, 0, fmt.Errorf("rate %q: unit must be s or m", s)
+	}
+	perSecond := n / per.Seconds()
+	return rate.Limit(perSecond), int(math.Max(1, math.Ceil(perSecond))), nil
+}
+
+func durationOr(d caddy.Duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return time.Duration(d)
+	}
+	return def
+}
+
+func intOr(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Forward)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Forward)(nil)
+)

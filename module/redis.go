@@ -1,0 +1,53 @@
+package webhookingress
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+)
+
+// RedisConfig selects Redis as the store: one server (URL), a Cluster
+// (several Addrs) or Sentinel (MasterName plus sentinel Addrs).
+type RedisConfig struct {
+	// URL is redis://[user:pass@]host:port/db or rediss:// for TLS.
+	URL        string   `json:"url,omitempty"`
+	Addrs      []string `json:"addrs,omitempty"`
+	MasterName string   `json:"master_name,omitempty"`
+	Username   string   `json:"username,omitempty"`
+	// Password may be a placeholder such as {env.REDIS_PASSWORD}; it is
+	// resolved at provision time so that it never lands in the JSON config.
+	Password  string `json:"password,omitempty"`
+	TLS       bool   `json:"tls,omitempty"`
+	DB        int    `json:"db,omitempty"`
+	KeyPrefix string `json:"key_prefix,omitempty"`
+}
+
+func (c *RedisConfig) storeConfig() (store.RedisConfig, error) {
+	repl := caddy.NewReplacer()
+	resolve := func(s string) string { return repl.ReplaceAll(s, "") }
+	cfg := store.RedisConfig{
+		URL:        resolve(c.URL),
+		MasterName: resolve(c.MasterName),
+		Username:   resolve(c.Username),
+		Password:   resolve(c.Password),
+		TLS:        c.TLS,
+		DB:         c.DB,
+		KeyPrefix:  resolve(c.KeyPrefix),
+	}
+	for _, a := range c.Addrs {
+		cfg.Addrs = append(cfg.Addrs, resolve(a))
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "whi:"
+	}
+	if cfg.URL == "" && len(cfg.Addrs) == 0 {
+		return cfg, fmt.Errorf("a URL or addresses are required")
+	}
+	if cfg.URL != "" && !strings.HasPrefix(cfg.URL, "redis://") && !strings.HasPrefix(cfg.URL, "rediss://") {
+		return cfg, fmt.Errorf("URL %q must start with redis:// or rediss://", cfg.URL)
+	}
+	return cfg, nil
+}

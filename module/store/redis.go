@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig selects one server (URL), a Cluster (Addrs) or Sentinel
+// (MasterName plus the sentinels' Addrs). Fields set here win over the URL's.
+type RedisConfig struct {
+	URL        string   // redis://[user:pass@]host:port/db, rediss:// for TLS
+	Addrs      []string // cluster nodes, or sentinels with MasterName
+	MasterName string
+	Username   string
+	Password   string
+	TLS        bool
+	DB         int
+	KeyPrefix  string
+}
+
+// Redis is the shared store: nonces and dedup keys as plain keys, the queue
+// as one stream per destination.
+type Redis struct {
+	client  redis.UniversalClient
+	prefix  string
+	cluster bool
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis builds the client without any I/O, so that a configuration can be
+// validated without a live Redis; the connection is made on first use.
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	opts := &redis.UniversalOptions{
+		Addrs:        cfg.Addrs,
+		MasterName:   cfg.MasterName,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		DB:           cfg.DB,
+		DialTimeout:  2 * time.Second,
+		ReadTimeout:  3 * time.Second,
+		WriteTimeout: 3 * time.Second,
+	}
+	if cfg.URL != "" {
+		u, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			// url.Error quotes the URL, which may hold the password.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
+			return nil, fmt.Errorf("redis URL: %w", err)
+		}
+		if len(opts.Addrs) == 0 {
+			opts.Addrs = []string{u.Addr}
+		}
+		if opts.Username == "" {
+			opts.Username = u.Username
+		}
+		if opts.Password == "" {
+			opts.Password = u.Password
+		}
+		if opts.DB == 0 {
+			opts.DB = u.DB
+		}
+		opts.TLSConfig = u.TLSConfig
+	}
+	if len(opts.Addrs) == 0 {
+		return nil, errors.New("redis: a URL or addresses are required")
+	}
+	if cfg.TLS && opts.TLSConfig == nil {
+		// ServerName stays empty: each node's host name is verified.
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	client := redis.NewUniversalClient(opts)
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, prefix: cfg.KeyPrefix, cluster: cluster}, nil
+}
+
+// Client is the underlying client, for callers that share it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// Ping reports whether Redis answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	return unavailable(r.client.Ping(ctx).Err())
+}
+
+// Close closes the client's connections.
+func (r *Redis) Close() error { return r.client.Close() }
+
+// unavailable marks every failure to talk to Redis with ErrUnavailable,
+// keeping the cause (context.Canceled, a network error, ...) visible too.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// ms renders a duration for PX and scores; at least 1ms since Redis rejects
+// PX 0.
+func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }

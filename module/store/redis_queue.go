@@ -1,0 +1,358 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Each destination has, under one hash tag (so its scripts touch one slot):
+//   :s    the stream of ready and in-flight entries, consumer group "deliver"
+//   :z    delayed retries, score = due time in ms, member = old entry id
+//   :r    the delayed retries' fields, msgpack-encoded, by member
+//   :dead the dead-letter stream
+// A retry leaves the stream and is moved back when due, so it never blocks
+// the ready entries behind it.
+
+const consumerGroup = "deliver"
+
+type queueKeys struct{ stream, delayed, retries, dead string }
+
+func (r *Redis) queueKeys(destination string) queueKeys {
+	sum := sha256.Sum256([]byte(destination))
+	tag := r.prefix + "{q:" + hex.EncodeToString(sum[:8]) + "}"
+	return queueKeys{stream: tag + ":s", delayed: tag + ":z", retries: tag + ":r", dead: tag + ":dead"}
+}
+
+// enqueueScript adds the entry to every stream (KEYS[3..]) and commits the
+// claim (KEYS[1], KEYS[2]): one round trip, one atomic step.
+var enqueueScript = redis.NewScript(`
+for i = 3, #KEYS do redis.call('XADD', KEYS[i], '*', unpack(ARGV, 3)) end
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', ARGV[2]) end
+return 0
+`)
+
+// fetchScript moves due retries back to the stream, takes over entries
+// pending longer than the lease (a dead consumer's), then reads new ones.
+// The group starts at 0 so that entries added before it existed are read.
+var fetchScript = redis.NewScript(`
+local s, z, r = KEYS[1], KEYS[2], KEYS[3]
+local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local claimed = redis.pcall('XAUTOCLAIM', s, group, consumer, ARGV[4], '0-0', 'COUNT', count)
+if claimed.err then
+	redis.call('XGROUP', 'CREATE', s, group, '0', 'MKSTREAM')
+	claimed = {'0-0', {}}
+end
+for _, id in ipairs(redis.call('ZRANGE', z, '-inf', ARGV[5], 'BYSCORE', 'LIMIT', 0, count)) do
+	local packed = redis.call('HGET', r, id)
+	if packed then redis.call('XADD', s, '*', unpack(cmsgpack.unpack(packed))) end
+	redis.call('HDEL', r, id)
+	redis.call('ZREM', z, id)
+end
+local out = claimed[2]
+if #out < count then
+	local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #out, 'STREAMS', s, '>')
+	if read then
+		for _, e in ipairs(read[1][2]) do out[#out + 1] = e end
+	end
+end
+return out
+`)
+
+var ackScript = redis.NewScript(`
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])
+`)
+
+// retryScript and deadScript do nothing when the entry was acknowledged
+// meanwhile (by a consumer that took it over after the lease).
+var retryScript = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], cmsgpack.pack({unpack(ARGV, 4)}))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1
+`)
+
+var deadScript = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+return 1
+`)
+
+// redriveScript moves dead letters (ARGV[2..], or the first ARGV[1] when no
+// ids are given) back to the stream with their attempts reset.
+var redriveScript = redis.NewScript(`
+local entries = {}
+if #ARGV == 1 then
+	entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
+else
+	for i = 2, #ARGV do
+		for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])) do entries[#entries + 1] = e end
+	end
+end
+for _, e in ipairs(entries) do
+	local f = e[2]
+	for i = 1, #f, 2 do if f[i] == 'attempts' then f[i + 1] = '0' end end
+	redis.call('XADD', KEYS[2], '*', unpack(f))
+	redis.call('XDEL', KEYS[1], e[1])
+end
+return #entries
+`)
+
+// statsScript returns queued+in-flight, in-flight, retrying, dead, and the
+// received_at of the stream's head and of the earliest due retry.
+var statsScript = redis.NewScript(`
+local function receivedAt(f)
+	for i = 1, #f, 2 do if f[i] == 'received_at' then return f[i + 1] end end
+	return ''
+end
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
+local inflight = 0
+if not pending.err then inflight = pending[1] end
+local head, retryHead = '', ''
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first > 0 then head = receivedAt(first[1][2]) end
+local due = redis.call('ZRANGE', KEYS[2], 0, 0)
+if #due > 0 then
+	local packed = redis.call('HGET', KEYS[3], due[1])
+	if packed then retryHead = receivedAt(cmsgpack.unpack(packed)) end
+end
+return {redis.call('XLEN', KEYS[1]), inflight, redis.call('ZCARD', KEYS[2]), redis.call('XLEN', KEYS[4]), head, retryHead}
+`)
+
+// redriveBatch bounds the work of one redrive script call.
+const redriveBatch = 100
+
+// Enqueue adds ev to every destination's stream and commits c. On one
+// server (or Sentinel) this is one atomic script. In a Cluster the streams
+// live in other slots than the claim, so it is one pipeline of plain
+// commands, sent to each node at once; if part of it fails the caller gets
+// an error, answers non-2xx and releases the claim, and the sender's retry
+// can at worst deliver an event twice (at least once, never lost).
+func (r *Redis) Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error {
+	fields, err := eventFields(ev, 0, "")
+	if err != nil {
+		return err
+	}
+	nonceTTL, window := commitTTLs(c)
+	claimKeys := r.claimKeys(c)
+	if r.cluster {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, d := range destinations {
+				p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields})
+			}
+			if nonceTTL != "" {
+				p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond)
+			}
+			if window != "" {
+				p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond)
+			}
+			return nil
+		})
+		return unavailable(err)
+	}
+	keys := claimKeys
+	for _, d := range destinations {
+		keys = append(keys, r.queueKeys(d).stream)
+	}
+	args := append([]any{nonceTTL, window}, fields...)
+	return unavailable(enqueueScript.Run(ctx, r.client, keys, args...).Err())
+}
+
+// Fetch leases up to max entries in one script call.
+func (r *Redis) Fetch(ctx context.Context, destination, consumer string, max int, lease time.Duration) ([]Delivery, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	k := r.queueKeys(destination)
+	res, err := fetchScript.Run(ctx, r.client, []string{k.stream, k.delayed, k.retries},
+		consumerGroup, consumer, max, ms(lease), time.Now().UnixMilli()).Slice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]Delivery, 0, len(res))
+	for _, e := range res {
+		d, err := parseEntry(e, destination)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Ack removes the entry.
+func (r *Redis) Ack(ctx context.Context, d Delivery) error {
+	return unavailable(ackScript.Run(ctx, r.client, []string{r.queueKeys(d.Destination).stream}, consumerGroup, d.Handle).Err())
+}
+
+// Retry moves the entry to the delayed set, due at `at`.
+func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
+	fields, err := eventFields(d.Event, d.Attempts, d.LastError)
+	if err != nil {
+		return err
+	}
+	k := r.queueKeys(d.Destination)
+	args := append([]any{consumerGroup, d.Handle, at.UnixMilli()}, fields...)
+	return unavailable(retryScript.Run(ctx, r.client, []string{k.stream, k.delayed, k.retries}, args...).Err())
+}
+
+// Dead moves the entry to the dead-letter stream.
+func (r *Redis) Dead(ctx context.Context, d Delivery) error {
+	fields, err := eventFields(d.Event, d.Attempts, d.LastError)
+	if err != nil {
+		return err
+	}
+	k := r.queueKeys(d.Destination)
+	args := append([]any{consumerGroup, d.Handle}, fields...)
+	return unavailable(deadScript.Run(ctx, r.client, []string{k.stream, k.dead}, args...).Err())
+}
+
+// Stats reads the destination's counters in one script call.
+func (r *Redis) Stats(ctx context.Context, destination string) (QueueStats, error) {
+	k := r.queueKeys(destination)
+	res, err := statsScript.Run(ctx, r.client, []string{k.stream, k.delayed, k.retries, k.dead}, consumerGroup).Slice()
+	if err != nil {
+		return QueueStats{}, unavailable(err)
+	}
+	if len(res) != 6 {
+		return QueueStats{}, fmt.Errorf("stats script returned %d values", len(res))
+	}
+	n := make([]int64, 4)
+	for i := range n {
+		n[i], _ = res[i].(int64)
+	}
+	st := QueueStats{Destination: destination, Queued: n[0] - n[1], InFlight: n[1], Retrying: n[2], Dead: n[3]}
+	now := time.Now()
+	for _, v := range res[4:] {
+		s, _ := v.(string)
+		if ns, err := strconv.ParseInt(s, 10, 64); err == nil {
+			st.OldestAgeSeconds = max(st.OldestAgeSeconds, now.Sub(time.Unix(0, ns)).Seconds())
+		}
+	}
+	return st, nil
+}
+
+// DeadLetters lists the oldest dead letters; their Handle is the id that
+// Redrive and DeleteDead take.
+func (r *Redis) DeadLetters(ctx context.Context, destination string, limit int) ([]Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	msgs, err := r.client.XRangeN(ctx, r.queueKeys(destination).dead, "-", "+", int64(limit)).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]Delivery, 0, len(msgs))
+	for _, m := range msgs {
+		d, err := deliveryFromValues(m.ID, m.Values, destination)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Redrive moves dead letters back to the queue, all of them (in batches)
+// when ids is empty. Unknown ids are skipped.
+func (r *Redis) Redrive(ctx context.Context, destination string, ids []string) (int, error) {
+	k := r.queueKeys(destination)
+	keys := []string{k.dead, k.stream}
+	if len(ids) > 0 {
+		args := []any{len(ids)}
+		for _, id := range ids {
+			if streamID.MatchString(id) {
+				args = append(args, id)
+			}
+		}
+		if len(args) == 1 {
+			return 0, nil
+		}
+		n, err := redriveScript.Run(ctx, r.client, keys, args...).Int()
+		return n, unavailable(err)
+	}
+	total := 0
+	for {
+		n, err := redriveScript.Run(ctx, r.client, keys, redriveBatch).Int()
+		total += n
+		if err != nil || n < redriveBatch {
+			return total, unavailable(err)
+		}
+	}
+}
+
+// DeleteDead drops one dead letter by its Handle.
+func (r *Redis) DeleteDead(ctx context.Context, destination, id string) (bool, error) {
+	if !streamID.MatchString(id) {
+		return false, nil
+	}
+	n, err := r.client.XDel(ctx, r.queueKeys(destination).dead, id).Result()
+	return n == 1, unavailable(err)
+}
+
+// streamID guards scripts against ids that XRANGE would reject.
+var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+
+// eventFields is the stream entry of an event, as alternating names and
+// values.
+func eventFields(ev Event, attempts int, lastError string) ([]any, error) {
+	header, err := json.Marshal(ev.Header)
+	if err != nil {
+		return nil, fmt.Errorf("encoding headers: %w", err)
+	}
+	return []any{
+		"id", ev.ID,
+		"provider", ev.Provider,
+		"headers", header,
+		"body", ev.Body,
+		"received_at", strconv.FormatInt(ev.ReceivedAt.UnixNano(), 10),
+		"attempts", strconv.Itoa(attempts),
+		"last_error", lastError,
+	}, nil
+}
+
+// parseEntry reads one {id, {name, value, ...}} entry of a script reply.
+func parseEntry(e any, destination string) (Delivery, error) {
+	pair, ok := e.([]any)
+	if !ok || len(pair) != 2 {
+		return Delivery{}, errors.New("malformed stream entry")
+	}
+	id, _ := pair[0].(string)
+	flat, _ := pair[1].([]any)
+	values := make(map[string]any, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		name, _ := flat[i].(string)
+		values[name] = flat[i+1]
+	}
+	return deliveryFromValues(id, values, destination)
+}
+
+func deliveryFromValues(id string, v map[string]any, destination string) (Delivery, error) {
+	str := func(name string) string { s, _ := v[name].(string); return s }
+	d := Delivery{Destination: destination, Handle: id, LastError: str("last_error")}
+	d.ID, d.Provider, d.Body = str("id"), str("provider"), []byte(str("body"))
+	if h := str("headers"); h != "" && h != "null" {
+		d.Header = make(http.Header)
+		if err := json.Unmarshal([]byte(h), &d.Header); err != nil {
+			return Delivery{}, fmt.Errorf("queue entry %s: headers: %w", id, err)
+		}
+	}
+	if ns, err := strconv.ParseInt(str("received_at"), 10, 64); err == nil {
+		d.ReceivedAt = time.Unix(0, ns)
+	}
+	d.Attempts, _ = strconv.Atoi(str("attempts"))
+	return d, nil
+}

@@ -1,0 +1,126 @@
+// Package store keeps replay nonces, dedup keys and the delivery queue, in
+// Redis or in an embedded bbolt file. It knows nothing of Caddy.
+package store
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// ErrUnavailable wraps every error caused by the backing store being
+// unreachable; the glue answers 503 store_unavailable for it.
+var ErrUnavailable = errors.New("store unavailable")
+
+// Outcome of a Claim.
+type Outcome int
+
+const (
+	Claimed    Outcome = iota // both nonce and dedup key were free; they are now held
+	Replayed                  // the nonce was already used
+	Duplicate                 // the dedup key was committed within its window
+	InProgress                // the dedup key is claimed by a request still in flight
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Claimed:
+		return "claimed"
+	case Replayed:
+		return "replayed"
+	case Duplicate:
+		return "duplicate"
+	case InProgress:
+		return "in_progress"
+	}
+	return "unknown"
+}
+
+// Claim names what one request wants to use once. Scope groups the keys of
+// one route (in Redis it is the hash tag, so one script touches one slot).
+type Claim struct {
+	Scope    string
+	Nonce    string        // "" = no replay check
+	NonceTTL time.Duration // how long a committed nonce is kept
+	Key      string        // dedup key, "" = no dedup
+	Window   time.Duration // how long a committed key is kept
+	// Lease bounds how long an uncommitted claim is held if the process dies
+	// before Commit or Release.
+	Lease time.Duration
+}
+
+// Claims is the nonce and dedup part of a store. Each call is one round trip.
+type Claims interface {
+	// Claim atomically takes the nonce and the dedup key. When the outcome
+	// is not Claimed nothing was taken.
+	Claim(ctx context.Context, c Claim) (Outcome, error)
+	// Commit makes a claim permanent for NonceTTL / Window.
+	Commit(ctx context.Context, c Claim) error
+	// Release frees a claim so that the sender's retry goes through.
+	Release(ctx context.Context, c Claim) error
+}
+
+// Event is a verified webhook as it is queued and delivered.
+type Event struct {
+	ID         string
+	Provider   string
+	Header     http.Header // the sender's headers, hop-by-hop ones dropped
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// Delivery is one queued event for one destination.
+type Delivery struct {
+	Event
+	Destination string
+	Attempts    int    // attempts made so far (0 before the first)
+	LastError   string // of the latest failed attempt
+	// Handle identifies the queue entry for Ack/Retry/Dead (stream entry id,
+	// or the embedded store's sequence key).
+	Handle string
+}
+
+// QueueStats is one destination's queue as the admin API shows it.
+type QueueStats struct {
+	Destination      string  `json:"destination"`
+	Queued           int64   `json:"queued"`
+	InFlight         int64   `json:"in_flight"`
+	Retrying         int64   `json:"retrying"`
+	Dead             int64   `json:"dead"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// Queue is the durable buffer between ingest and delivery.
+type Queue interface {
+	// Enqueue durably stores ev for each destination and commits the claim
+	// c (when c.Key or c.Nonce is set) in the same step: one round trip, one
+	// transaction. It returns only once the event is durable.
+	Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error
+	// Fetch leases up to max ready deliveries of destination to consumer
+	// for lease; entries leased by a dead consumer longer than lease become
+	// fetchable again. Retries scheduled in the future are not returned.
+	Fetch(ctx context.Context, destination, consumer string, max int, lease time.Duration) ([]Delivery, error)
+	// Ack removes a delivered entry.
+	Ack(ctx context.Context, d Delivery) error
+	// Retry schedules the entry again at `at`, recording the attempt count
+	// and error in d.
+	Retry(ctx context.Context, d Delivery, at time.Time) error
+	// Dead moves the entry to the destination's dead-letter list.
+	Dead(ctx context.Context, d Delivery) error
+
+	Stats(ctx context.Context, destination string) (QueueStats, error)
+	DeadLetters(ctx context.Context, destination string, limit int) ([]Delivery, error)
+	// Redrive puts dead letters (all when ids is empty) back in the queue.
+	Redrive(ctx context.Context, destination string, ids []string) (int, error)
+	DeleteDead(ctx context.Context, destination, id string) (bool, error)
+}
+
+// Store is everything a backend offers.
+type Store interface {
+	Claims
+	Queue
+	// Ping reports whether the backend is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,479 @@
+package webhookingress
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+)
+
+func init() {
+	caddy.RegisterModule(new(Verify))
+}
+
+const (
+	defaultMaxBody     = 10 << 20
+	defaultDedupWindow = 24 * time.Hour
+	// claimLease bounds how long a claim whose request is still in flight
+	// holds its keys if this process dies before committing or releasing.
+	claimLease = 5 * time.Minute
+	// retryAfterSeconds is what 409 in_progress and 503 answers suggest.
+	retryAfterSeconds = "5"
+)
+
+// Verify is the `webhook_verify` handler: it verifies the sender's signature,
+// rejects replays and duplicates, and passes the request on with its body
+// restored byte for byte.
+type Verify struct {
+	// Provider is a preset name (see `verify.Providers`) or hmac/token/basic.
+	Provider   string   `json:"provider"`
+	Secrets    []string `json:"secrets,omitempty"`
+	PublicKeys []string `json:"public_keys,omitempty"`
+	// APIKey is the key id of presets keyed by two values (LiveKit's API
+	// key, checked against the token's issuer).
+	APIKey string `json:"api_key,omitempty"`
+	// Tolerance is the timestamp window; nil means the provider's own.
+	Tolerance *caddy.Duration `json:"tolerance,omitempty"`
+	// MaxBody in bytes; default 10MB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// Dedupe selects the dedup key; default `id` where the provider has an
+	// event id, else `body`.
+	Dedupe *Dedupe `json:"dedupe,omitempty"`
+	// ReplayTTL is how long nonces are kept; default twice the tolerance.
+	ReplayTTL caddy.Duration `json:"replay_ttl,omitempty"`
+	// URL is the public URL the sender signed (Twilio, Square) when TLS ends
+	// before Caddy.
+	URL string `json:"url,omitempty"`
+	// OnStoreError is reject (default: 503) or allow (pass on unchecked).
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	// The generic `hmac` and `token` schemes.
+	Header          string `json:"header,omitempty"`
+	Query           string `json:"query,omitempty"`
+	Algorithm       string `json:"algorithm,omitempty"`
+	Encoding        string `json:"encoding,omitempty"`
+	Prefix          string `json:"prefix,omitempty"`
+	Signed          string `json:"signed,omitempty"`
+	TimestampHeader string `json:"timestamp_header,omitempty"`
+	TimestampFormat string `json:"timestamp_format,omitempty"`
+	IDHeader        string `json:"id_header,omitempty"`
+
+	verifier  *verify.Verifier
+	app       *App
+	dedupe    Dedupe
+	replayTTL time.Duration
+	logger    *zap.Logger
+	routes    routeLabels
+}
+
+// Dedupe is the `dedupe` subdirective.
+type Dedupe struct {
+	// Mode is id, body, header, json or off.
+	Mode string `json:"mode"`
+	// Arg is the header name or JSON path.
+	Arg    string         `json:"arg,omitempty"`
+	Window caddy.Duration `json:"window,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Verify) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_verify",
+		New: func() caddy.Module { return new(Verify) },
+	}
+}
+
+// Provision resolves `{env.X}` and `{file.path}` placeholders in secrets and
+// builds the verifier.
+func (v *Verify) Provision(ctx caddy.Context) error {
+	v.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	resolve := func(in []string) ([]string, error) {
+		out := make([]string, 0, len(in))
+		for _, s := range in {
+			r, err := repl.ReplaceOrErr(s, true, true)
+			if err != nil {
+				return nil, fmt.Errorf("resolving a secret or key: %w", err)
+			}
+			out = append(out, strings.TrimSpace(r))
+		}
+		return out, nil
+	}
+	secrets, err := resolve(v.Secrets)
+	if err != nil {
+		return err
+	}
+	keys, err := resolve(v.PublicKeys)
+	if err != nil {
+		return err
+	}
+	opts := verify.Options{
+		Secrets:         secrets,
+		PublicKeys:      keys,
+		KeyID:           repl.ReplaceAll(v.APIKey, ""),
+		Header:          v.Header,
+		Query:           v.Query,
+		Algorithm:       v.Algorithm,
+		Encoding:        v.Encoding,
+		Prefix:          v.Prefix,
+		Signed:          v.Signed,
+		TimestampHeader: v.TimestampHeader,
+		TimestampFormat: v.TimestampFormat,
+		IDHeader:        v.IDHeader,
+	}
+	if v.Tolerance != nil {
+		tol := time.Duration(*v.Tolerance)
+		opts.Tolerance = &tol
+	}
+	v.verifier, err = verify.New(v.Provider, opts)
+	if err != nil {
+		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
+	}
+	if v.MaxBody <= 0 {
+		v.MaxBody = defaultMaxBody
+	}
+	v.dedupe = Dedupe{Mode: "body"}
+	if v.verifier.HasEventID() {
+		v.dedupe.Mode = "id"
+	}
+	if v.Dedupe != nil {
+		v.dedupe = *v.Dedupe
+	}
+	if v.dedupe.Window == 0 {
+		v.dedupe.Window = caddy.Duration(defaultDedupWindow)
+	}
+	v.replayTTL = time.Duration(v.ReplayTTL)
+	if v.replayTTL == 0 {
+		v.replayTTL = 2 * v.verifier.Tolerance()
+	}
+	if v.replayTTL == 0 {
+		// A timestamped scheme with tolerance off still refuses replays.
+		v.replayTTL = defaultDedupWindow
+	}
+	if v.dedupe.Mode != "off" || v.verifier.SignsTimestamp() {
+		app, err := ctx.App("webhook_ingress")
+		if err != nil {
+			return err
+		}
+		v.app = app.(*App)
+	}
+	return nil
+}
+
+// Validate checks the options that Provision does not.
+func (v *Verify) Validate() error {
+	switch v.OnStoreError {
+	case "", "reject", "allow":
+	default:
+		return fmt.Errorf("webhook_verify: on_store_error must be reject or allow, not %q", v.OnStoreError)
+	}
+	switch v.dedupe.Mode {
+	case "id", "body", "off":
+	case "header", "json":
+		if v.dedupe.Arg == "" {
+			return fmt.Errorf("webhook_verify: dedupe %s needs a %s", v.dedupe.Mode, map[string]string{"header": "header name", "json": "JSON path"}[v.dedupe.Mode])
+		}
+	default:
+		return fmt.Errorf("webhook_verify: dedupe must be id, body, header <name>, json <path> or off, not %q", v.dedupe.Mode)
+	}
+	return nil
+}
+
+// verified is what webhook_verify hands to webhook_forward through the
+// request context: the body it read and the claim that the enqueue commits.
+type verified struct {
+	id       string
+	provider string
+	body     []byte
+	claim    *store.Claim // nil when nothing was claimed
+	// store took the claim; it finishes it even if the app stops meanwhile
+	// (a reload), since the next config shares the same store.
+	store store.Store
+	// committed is set by webhook_forward when the enqueue committed claim.
+	committed bool
+}
+
+type verifiedKey struct{}
+
+func verifiedFrom(r *http.Request) *verified {
+	vr, _ := r.Context().Value(verifiedKey{}).(*verified)
+	return vr
+}
+
+func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.Method != http.MethodPost {
+		return v.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", nil)
+	}
+	body, err := readBody(w, r, v.MaxBody)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return v.reject(w, r, http.StatusRequestEntityTooLarge, "body_too_large", nil)
+		}
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+
+	start := time.Now()
+	res, err := v.verifier.Verify(&verify.Request{
+		Method: r.Method,
+		URL:    v.signedURL(r),
+		Header: r.Header,
+		Body:   body,
+		Now:    start,
+	})
+	verifyDuration.WithLabelValues(v.Provider).Observe(time.Since(start).Seconds())
+	if err != nil {
+		reason := "invalid_signature"
+		if errors.Is(err, verify.ErrTimestamp) {
+			reason = "timestamp_out_of_tolerance"
+		}
+		return v.reject(w, r, http.StatusUnauthorized, reason, nil)
+	}
+
+	id := res.ID
+	if id == "" {
+		id = bodyHash(body)
+	}
+	vr := &verified{id: id, provider: v.Provider, body: body}
+
+	claim, err := v.claimFor(r, res, id, body)
+	if err != nil {
+		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", err)
+	}
+	if claim != nil {
+		st, outcome, err := v.claim(r.Context(), claim)
+		switch {
+		case err != nil && v.OnStoreError == "allow":
+			v.logger.Warn("store unavailable; request passed on without replay and dedup checks",
+				zap.String("provider", v.Provider), zap.String("id", id), zap.Error(err))
+			claim = nil
+		case err != nil:
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			return v.reject(w, r, http.StatusServiceUnavailable, "store_unavailable", err)
+		case outcome == store.Replayed:
+			return v.reject(w, r, http.StatusConflict, "replayed", nil)
+		case outcome == store.InProgress:
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			return v.reject(w, r, http.StatusConflict, "in_progress", nil)
+		case outcome == store.Duplicate:
+			v.count(r, "duplicate")
+			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": id})
+			return nil
+		}
+		vr.claim, vr.store = claim, st
+	}
+
+	return v.passOn(w, r, next, vr)
+}
+
+// passOn hands the request to the next handler and commits the claim when it
+// answers 2xx, releasing it otherwise (also on panic) so a retry goes through.
+func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, vr *verified) (err error) {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set("http.webhook.id", vr.id)
+		repl.Set("http.webhook.provider", vr.provider)
+	}
+	r.Header.Set("Webhook-Id", vr.id)
+	r.Header.Set("Webhook-Provider", vr.provider)
+	r.Body = io.NopCloser(bytes.NewReader(vr.body))
+	r.ContentLength = int64(len(vr.body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(vr.body)), nil }
+	r = r.WithContext(context.WithValue(r.Context(), verifiedKey{}, vr))
+
+	defer func() {
+		if vr.committed {
+			v.count(r, "accepted")
+		} else {
+			v.count(r, "passed")
+		}
+	}()
+	if vr.claim == nil {
+		return next.ServeHTTP(w, r)
+	}
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	succeeded := false
+	defer func() {
+		if vr.committed {
+			return
+		}
+		// The request context ends with the response; the store call must not.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		var serr error
+		start := time.Now()
+		if succeeded {
+			serr = vr.store.Commit(ctx, *vr.claim)
+			observeStore("commit", start)
+		} else {
+			serr = vr.store.Release(ctx, *vr.claim)
+			observeStore("release", start)
+		}
+		if serr != nil {
+			v.logger.Error("store: finishing claim", zap.Bool("commit", succeeded),
+				zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(serr))
+		}
+	}()
+	err = next.ServeHTTP(rec, r)
+	status := rec.Status()
+	if status == 0 && err == nil {
+		status = http.StatusOK
+	}
+	succeeded = err == nil && status >= 200 && status < 300
+	return err
+}
+
+// claimFor builds the nonce and dedup claim, or nil when neither applies.
+func (v *Verify) claimFor(r *http.Request, res verify.Result, id string, body []byte) (*store.Claim, error) {
+	c := store.Claim{Scope: v.Provider, Lease: claimLease}
+	if v.verifier.SignsTimestamp() && res.Nonce != "" {
+		c.Nonce = hashString(res.Nonce)
+		c.NonceTTL = v.replayTTL
+	}
+	switch v.dedupe.Mode {
+	case "id":
+		c.Key = "id:" + id
+	case "body":
+		c.Key = "body:" + bodyHash(body)
+	case "header":
+		val := r.Header.Get(v.dedupe.Arg)
+		if val == "" {
+			return nil, fmt.Errorf("header %s is missing", v.dedupe.Arg)
+		}
+		c.Key = "header:" + val
+	case "json":
+		val, ok := verify.JSONField(body, v.dedupe.Arg)
+		if !ok {
+			return nil, fmt.Errorf("JSON field %s is missing or the body is not JSON", v.dedupe.Arg)
+		}
+		c.Key = "json:" + val
+	}
+	if c.Key != "" {
+		c.Window = time.Duration(v.dedupe.Window)
+	}
+	if c.Key == "" && c.Nonce == "" {
+		return nil, nil
+	}
+	return &c, nil
+}
+
+func (v *Verify) claim(ctx context.Context, c *store.Claim) (store.Store, store.Outcome, error) {
+	st, err := v.app.Store()
+	if err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	outcome, err := st.Claim(ctx, *c)
+	observeStore("claim", start)
+	return st, outcome, err
+}
+
+// signedURL is the URL the sender signed: the configured public URL (with
+// the request's query) or the request's own.
+func (v *Verify) signedURL(r *http.Request) string {
+	if v.URL != "" {
+		if r.URL.RawQuery != "" && !strings.Contains(v.URL, "?") {
+			return v.URL + "?" + r.URL.RawQuery
+		}
+		return v.URL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
+
+// reject answers with the documented status and JSON error and logs one line,
+// with nothing of the secret or the expected signature.
+func (v *Verify) reject(w http.ResponseWriter, r *http.Request, status int, reason string, cause error) error {
+	fields := []zap.Field{
+		zap.String("route", r.Host+r.URL.Path),
+		zap.String("provider", v.Provider),
+		zap.String("reason", reason),
+		zap.String("remote", r.RemoteAddr),
+	}
+	if cause != nil {
+		fields = append(fields, zap.Error(cause))
+	}
+	v.logger.Info("webhook rejected", fields...)
+	v.count(r, metricOutcomes[reason])
+	writeJSON(w, status, map[string]string{"error": reason})
+	return nil
+}
+
+// metricOutcomes maps the error a sender sees to its metric outcome.
+var metricOutcomes = map[string]string{
+	"method_not_allowed":         "method_not_allowed",
+	"body_too_large":             "too_large",
+	"invalid_signature":          "invalid_signature",
+	"timestamp_out_of_tolerance": "stale",
+	"dedup_key_missing":          "invalid_request",
+	"store_unavailable":          "store_unavailable",
+	"replayed":                   "replayed",
+	"in_progress":                "in_progress",
+}
+
+func (v *Verify) count(r *http.Request, outcome string) {
+	requestsTotal.WithLabelValues(v.routes.label(r.Host, r.URL.Path), v.Provider, outcome).Inc()
+}
+
+// readBody reads the whole body once, bounded by max; a declared length over
+// max is refused before anything is read.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, &http.MaxBytesError{Limit: max}
+	}
+	body := http.MaxBytesReader(w, r.Body, max)
+	defer body.Close()
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// Values are ids and fixed reasons; the encoder cannot fail on them.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func bodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Verify)(nil)
+	_ caddy.Validator             = (*Verify)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Verify)(nil)
+)

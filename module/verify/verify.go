@@ -1,0 +1,167 @@
+// Package verify checks webhook signatures. It knows nothing of Caddy: it
+// takes the request's method, URL, headers and body as plain values.
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Errors returned by Verifier.Verify. The glue maps them to the documented
+// answers; their text never contains a secret or an expected signature.
+var (
+	// ErrInvalidSignature: the signature is missing, malformed or wrong.
+	ErrInvalidSignature = errors.New("invalid_signature")
+	// ErrTimestamp: the signed timestamp is outside the tolerance window.
+	ErrTimestamp = errors.New("timestamp_out_of_tolerance")
+)
+
+// Reasons wrapped around the two sentinel errors. Allocated once so that a
+// flood of bad requests costs no garbage; they name headers, never values.
+var (
+	errMissing   = fmt.Errorf("%w: missing signature or timestamp", ErrInvalidSignature)
+	errMalformed = fmt.Errorf("%w: malformed signature or timestamp", ErrInvalidSignature)
+	errNoMatch   = fmt.Errorf("%w: no signature matched", ErrInvalidSignature)
+	errTooOld    = fmt.Errorf("%w: too old", ErrTimestamp)
+	errTooNew    = fmt.Errorf("%w: in the future", ErrTimestamp)
+)
+
+// Request is what a scheme sees of an HTTP request.
+type Request struct {
+	Method string
+	// URL is the full URL the sender signed: scheme://host/path?query.
+	URL    string
+	Header http.Header
+	Body   []byte
+	// Now is the time to judge timestamps by; zero means time.Now().
+	Now time.Time
+}
+
+// Result is what a successful verification learned.
+type Result struct {
+	// ID is the provider's event id, "" when the preset has none or the
+	// request carries none.
+	ID string
+	// Nonce is the one-time material of a scheme that signs a timestamp,
+	// derived from what was verified (the matching MAC, or a hash of the
+	// signed message) so that re-encoding or padding the signature header
+	// cannot mint a fresh nonce for the same signed request; "" for schemes
+	// without a signed timestamp.
+	Nonce string
+}
+
+// Options configure a Verifier: the secrets and keys, plus the scheme for the
+// generic `hmac` and `token` providers. Zero values mean the preset's default.
+type Options struct {
+	Secrets    []string       // any one that verifies is accepted
+	PublicKeys []string       // ed25519 / ECDSA / RSA presets; any one may match
+	Tolerance  *time.Duration // nil: the preset's documented window; 0: off
+	// KeyID names the key that signed (LiveKit: the API key, checked
+	// against the JWT's iss).
+	KeyID string
+
+	// Generic schemes (provider `hmac`, `token`, `basic`, `rsa`), and the
+	// few preset fields a provider lets users change (see Preset.Takes).
+	Header          string // signature or token header
+	Query           string // token query parameter (provider `token`)
+	Algorithm       string // sha1|sha256|sha512
+	Encoding        string // hex|base64|base64url
+	Prefix          string
+	Signed          string // template: {body} {timestamp} {id} {url} {header.Name}
+	TimestampHeader string
+	TimestampFormat string // unix|unix_ms|rfc3339
+	IDHeader        string
+}
+
+// scheme is one way of checking a signature. check returns the signed
+// timestamp (zero when the scheme signs none) and the nonce material.
+type scheme interface {
+	check(r *Request, now time.Time) (ts time.Time, nonce string, err error)
+}
+
+// Verifier checks requests for one provider with one set of secrets. It is
+// safe for concurrent use.
+type Verifier struct {
+	scheme    scheme
+	tolerance time.Duration
+	signsTS   bool
+	ids       eventID
+}
+
+// New builds the Verifier for a provider (see Providers) from its options.
+// Its errors name the subdirective to fix.
+func New(provider string, o Options) (*Verifier, error) {
+	p, ok := presetByName(provider)
+	if !ok {
+		return nil, fmt.Errorf("unknown webhook provider %q; known providers: %s",
+			provider, strings.Join(Providers(), ", "))
+	}
+	if err := p.apply(o); err != nil {
+		return nil, err
+	}
+	s, signsTS, err := p.build(o)
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+	}
+	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields)}
+	if signsTS {
+		v.tolerance = p.Tolerance
+		if o.Tolerance != nil {
+			if *o.Tolerance < 0 {
+				return nil, fmt.Errorf("provider %s: `tolerance` must not be negative", p.Name)
+			}
+			v.tolerance = *o.Tolerance
+		}
+	}
+	return v, nil
+}
+
+// Verify checks the request's signature, then its timestamp window. Errors
+// wrap ErrInvalidSignature or ErrTimestamp.
+func (v *Verifier) Verify(r *Request) (Result, error) {
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ts, nonce, err := v.scheme.check(r, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if v.tolerance > 0 {
+		// Both directions: a timestamp far in the future is as suspect as
+		// a stale one, and would otherwise outlive the nonce's TTL.
+		switch age := now.Sub(ts); {
+		case age > v.tolerance:
+			return Result{}, errTooOld
+		case age < -v.tolerance:
+			return Result{}, errTooNew
+		}
+	}
+	return Result{ID: v.ids.of(r), Nonce: nonce}, nil
+}
+
+// Tolerance is the effective timestamp window, applied to the past and the
+// future alike; 0 means the timestamp is not checked.
+func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
+
+// SignsTimestamp reports whether the scheme signs a timestamp, i.e. whether
+// Result.Nonce is set and replay protection by nonce applies.
+func (v *Verifier) SignsTimestamp() bool { return v.signsTS }
+
+// HasEventID reports whether the provider names its events (Result.ID may
+// still be "" for a request that carries none, e.g. Slack form posts).
+func (v *Verifier) HasEventID() bool { return v.ids.configured() }
+
+// Providers lists the known provider names, sorted.
+func Providers() []string {
+	names := make([]string, 0, len(presets))
+	for _, p := range presets {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	return names
+}

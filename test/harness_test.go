@@ -1,0 +1,361 @@
+// Package test runs the built Caddy (bin/caddy) on real ports against real
+// HTTP services and a real redis-server.
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+var (
+	repoRoot  string
+	caddyBin  string
+	nodeDir   string
+	httpClient = &http.Client{Timeout: 30 * time.Second}
+)
+
+func TestMain(m *testing.M) {
+	wd, _ := os.Getwd()
+	repoRoot = filepath.Dir(wd)
+	nodeDir = filepath.Join(repoRoot, "test", "npm")
+	caddyBin = os.Getenv("WHI_CADDY")
+	if caddyBin == "" {
+		// Build afresh so the tests never run a stale binary.
+		caddyBin = filepath.Join(repoRoot, "bin", "caddy")
+		build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+		build.Dir = repoRoot
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building bin/caddy:", err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// gateway is one bin/caddy process.
+type gateway struct {
+	t        testing.TB
+	HTTP     int    // port of the webhook site
+	Admin    int    // admin endpoint port
+	DataDir  string // XDG_DATA_HOME: the embedded store lives under it
+	config   string
+	cmd      *exec.Cmd
+	logs     *syncBuffer
+	exited   chan struct{}
+	extraEnv []string
+}
+
+// gatewayVars are the template fields of a test Caddyfile.
+type gatewayVars struct {
+	HTTP, Admin int
+	Backend     string
+	Redis       string
+	DataDir     string
+}
+
+// newGateway prepares a gateway; Caddyfile templates see gatewayVars.
+func newGateway(t testing.TB, caddyfile string, vars gatewayVars) *gateway {
+	t.Helper()
+	g := &gateway{t: t, HTTP: freePort(t), Admin: freePort(t), DataDir: t.TempDir(), logs: new(syncBuffer)}
+	vars.HTTP, vars.Admin, vars.DataDir = g.HTTP, g.Admin, g.DataDir
+	g.config = renderConfig(t, caddyfile, vars)
+	t.Cleanup(g.Kill)
+	return g
+}
+
+func renderConfig(t testing.TB, caddyfile string, vars gatewayVars) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := template.Must(template.New("caddyfile").Parse(caddyfile)).Execute(&buf, vars); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Start runs the gateway and waits until its site answers.
+func (g *gateway) Start() {
+	g.t.Helper()
+	g.cmd = exec.Command(caddyBin, "run", "--config", g.config, "--adapter", "caddyfile")
+	g.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+g.DataDir)
+	g.cmd.Env = append(g.cmd.Env, g.extraEnv...)
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(g.cmd, g.exited)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-g.exited:
+			g.t.Fatalf("caddy exited at start:\n%s", g.logs.String())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.HTTP), 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	g.t.Fatalf("caddy did not listen on %d:\n%s", g.HTTP, g.logs.String())
+}
+
+// Kill ends the process with SIGKILL: nothing is flushed or handed over.
+func (g *gateway) Kill() { g.signal(syscall.SIGKILL) }
+
+// Stop ends the process gracefully.
+func (g *gateway) Stop() { g.signal(syscall.SIGTERM) }
+
+func (g *gateway) signal(sig syscall.Signal) {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-g.exited:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(sig)
+	select {
+	case <-g.exited:
+	case <-time.After(30 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+	}
+}
+
+// Reload loads a new Caddyfile through the admin API, as `caddy reload` does.
+func (g *gateway) Reload(caddyfile string, vars gatewayVars) {
+	g.t.Helper()
+	vars.HTTP, vars.Admin, vars.DataDir = g.HTTP, g.Admin, g.DataDir
+	cfg, err := os.ReadFile(renderConfig(g.t, caddyfile, vars))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.AdminURL("/load"), bytes.NewReader(cfg))
+	req.Header.Set("Content-Type", "text/caddyfile")
+	req.Header.Set("Cache-Control", "must-revalidate") // load even if unchanged
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		g.t.Fatalf("reload: %d %s", resp.StatusCode, b)
+	}
+}
+
+func (g *gateway) URL(path string) string      { return fmt.Sprintf("http://127.0.0.1:%d%s", g.HTTP, path) }
+func (g *gateway) AdminURL(path string) string { return fmt.Sprintf("http://localhost:%d%s", g.Admin, path) }
+
+// AdminJSON GETs an admin path and decodes its JSON answer into out.
+func (g *gateway) AdminJSON(method, path string, body any, out any) int {
+	g.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, g.AdminURL(path), rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, out); err != nil {
+			g.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// backend is an internal service that records what reaches it.
+type backend struct {
+	*http.Server
+	URL string
+
+	mu       sync.Mutex
+	requests []recorded
+	// status decides the answer to the n-th request (1-based); nil = 200.
+	status func(n int, r recorded) int
+}
+
+type recorded struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+func newBackend(t testing.TB) *backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{URL: "http://" + l.Addr().String()}
+	b.Server = &http.Server{Handler: http.HandlerFunc(b.serve)}
+	go func() { _ = b.Serve(l) }()
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec := recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	b.mu.Lock()
+	b.requests = append(b.requests, rec)
+	n := len(b.requests)
+	status := b.status
+	b.mu.Unlock()
+	code := http.StatusOK
+	if status != nil {
+		code = status(n, rec)
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte("backend says " + http.StatusText(code)))
+}
+
+func (b *backend) Requests() []recorded {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]recorded(nil), b.requests...)
+}
+
+func (b *backend) SetStatus(f func(n int, r recorded) int) {
+	b.mu.Lock()
+	b.status = f
+	b.mu.Unlock()
+}
+
+// post sends a webhook and returns the status and body.
+func post(t testing.TB, url string, header map[string]string, body []byte) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// npmSign signs with the provider's own npm package (test/npm/signer.mjs).
+func npmSign(t testing.TB, provider, secret, id string, ts int64, body []byte) map[string]string {
+	t.Helper()
+	var out struct{ Headers map[string]string }
+	runNode(t, map[string]any{"op": "sign", "provider": provider, "secret": secret,
+		"body": string(body), "id": id, "timestamp": ts}, &out)
+	return out.Headers
+}
+
+// npmVerify checks headers and body with the provider's own npm package.
+func npmVerify(t testing.TB, provider, secret string, header http.Header, body []byte) bool {
+	t.Helper()
+	h := map[string]string{}
+	for k := range header {
+		h[strings.ToLower(k)] = header.Get(k)
+	}
+	var out struct{ OK bool }
+	runNode(t, map[string]any{"op": "verify", "provider": provider, "secret": secret,
+		"body": string(body), "headers": h}, &out)
+	return out.OK
+}
+
+func runNode(t testing.TB, in any, out any) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules")); err != nil {
+		t.Fatalf("test/npm/node_modules is missing: run `make npm` (make test does)")
+	}
+	b, _ := json.Marshal(in)
+	cmd := exec.Command("node", "signer.mjs")
+	cmd.Dir = nodeDir
+	cmd.Stdin = bytes.NewReader(b)
+	res, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("node signer: %v: %s", err, stderr)
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		t.Fatalf("node signer output %q: %v", res, err)
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// syncBuffer collects a process's output for failure messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
