@@ -156,7 +156,6 @@ func (a *App) Stop() error {
 	}
 	a.stopped = true
 	hadStore := a.store != nil
-	a.store = nil
 	a.mu.Unlock()
 
 	if a.cancel != nil {
@@ -179,16 +178,18 @@ func (a *App) Stop() error {
 // Cleanup releases what Provision and Start took.
 func (a *App) Cleanup() error { return a.Stop() }
 
-// Store returns the shared store, opening it on first use. Handlers of a
-// stopped app get errStopped.
+// Store returns the shared store, opening it on first use. During a reload
+// the old config's handlers keep using the store they had: the new config
+// holds it open. Once the last config is gone its calls fail, and handlers
+// answer 503; a stopped app never opens the store again.
 func (a *App) Store() (store.Store, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopped {
-		return nil, errStopped
-	}
 	if a.store != nil {
 		return a.store, nil
+	}
+	if a.stopped {
+		return nil, errStopped
 	}
 	v, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		st, err := a.newStore()

@@ -33,6 +33,12 @@ const redisVerifyConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /forward {
+		webhook_verify standard {
+			secret ` + standardSecret + `
+		}
+		webhook_forward {{.Backend}}/events
+	}
 }`
 
 func TestReplayAndDedupAcrossInstancesSharingRedis(t *testing.T) {

@@ -21,9 +21,9 @@ import (
 )
 
 var (
-	repoRoot  string
-	caddyBin  string
-	nodeDir   string
+	repoRoot   string
+	caddyBin   string
+	nodeDir    string
 	httpClient = &http.Client{Timeout: 30 * time.Second}
 )
 
@@ -177,8 +177,10 @@ func (g *gateway) Reload(caddyfile string, vars gatewayVars) {
 	}
 }
 
-func (g *gateway) URL(path string) string      { return fmt.Sprintf("http://127.0.0.1:%d%s", g.HTTP, path) }
-func (g *gateway) AdminURL(path string) string { return fmt.Sprintf("http://localhost:%d%s", g.Admin, path) }
+func (g *gateway) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", g.HTTP, path) }
+func (g *gateway) AdminURL(path string) string {
+	return fmt.Sprintf("http://localhost:%d%s", g.Admin, path)
+}
 
 // AdminJSON GETs an admin path and decodes its JSON answer into out.
 func (g *gateway) AdminJSON(method, path string, body any, out any) int {
@@ -268,9 +270,19 @@ func (b *backend) SetStatus(f func(n int, r recorded) int) {
 // post sends a webhook and returns the status and body.
 func post(t testing.TB, url string, header map[string]string, body []byte) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	status, resp, h, err := tryPost(url, header, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, resp, h
+}
+
+// tryPost is post for load generators, where a connection error is counted
+// rather than fatal.
+func tryPost(url string, header map[string]string, body []byte) (int, string, http.Header, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
@@ -278,11 +290,11 @@ func post(t testing.TB, url string, header map[string]string, body []byte) (int,
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	return resp.StatusCode, string(b), resp.Header, nil
 }
 
 // npmSign signs with the provider's own npm package (test/npm/signer.mjs).

@@ -53,35 +53,39 @@ func newRedis(t testing.TB, cfg RedisConfig) *Redis {
 	return r
 }
 
+// conformance is what every backend must do alike.
+var conformance = []struct {
+	name string
+	run  func(t *testing.T, s Store)
+}{
+	{"claim_outcomes", testClaimOutcomes},
+	{"release", testRelease},
+	{"expiry", testExpiry},
+	{"claim_lease_expiry", testClaimLeaseExpiry},
+	{"concurrent_claims", testConcurrentClaims},
+	{"enqueue_fetch_ack", testEnqueueFetchAck},
+	{"retry_waits_until_due", testRetryWaitsUntilDue},
+	{"queue_lease_expiry", testQueueLeaseExpiry},
+	{"dead_letters", testDeadLetters},
+	{"max_batch", testMaxBatch},
+	{"stats", testStats},
+	{"stale_handle", testStaleHandle},
+}
+
+func runConformance(t *testing.T, b backend) {
+	t.Run(b.name, func(t *testing.T) {
+		for _, c := range conformance {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t, b.open(t))
+			})
+		}
+	})
+}
+
 func TestConformance(t *testing.T) {
-	srv := redistest.Start(t)
-	cases := []struct {
-		name string
-		run  func(t *testing.T, s Store)
-	}{
-		{"claim_outcomes", testClaimOutcomes},
-		{"release", testRelease},
-		{"expiry", testExpiry},
-		{"claim_lease_expiry", testClaimLeaseExpiry},
-		{"concurrent_claims", testConcurrentClaims},
-		{"enqueue_fetch_ack", testEnqueueFetchAck},
-		{"retry_waits_until_due", testRetryWaitsUntilDue},
-		{"queue_lease_expiry", testQueueLeaseExpiry},
-		{"dead_letters", testDeadLetters},
-		{"max_batch", testMaxBatch},
-		{"stats", testStats},
-		{"stale_handle", testStaleHandle},
-	}
-	for _, b := range []backend{boltBackend(), redisBackend(srv)} {
-		t.Run(b.name, func(t *testing.T) {
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					c.run(t, b.open(t))
-				})
-			}
-		})
-	}
+	runConformance(t, boltBackend())
+	runConformance(t, redisBackend(redistest.Start(t)))
 }
 
 var ctx = context.Background()

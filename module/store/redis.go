@@ -46,6 +46,11 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  3 * time.Second,
 		WriteTimeout: 3 * time.Second,
+		// One dial per attempt: with Redis down a request gets its 503 at
+		// once instead of after go-redis's default five dials with backoff.
+		// Once every pooled dial failed, go-redis probes once a second and
+		// the same client recovers when Redis is back.
+		DialerRetries: 1,
 	}
 	if cfg.URL != "" {
 		u, err := redis.ParseURL(cfg.URL)

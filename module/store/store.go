@@ -100,6 +100,8 @@ type Queue interface {
 	// Fetch leases up to max ready deliveries of destination to consumer
 	// for lease; entries leased by a dead consumer longer than lease become
 	// fetchable again. Retries scheduled in the future are not returned.
+	// Every consumer of a destination must pass the same lease (Redis
+	// compares an entry's idle time with the fetcher's lease).
 	Fetch(ctx context.Context, destination, consumer string, max int, lease time.Duration) ([]Delivery, error)
 	// Ack removes a delivered entry.
 	Ack(ctx context.Context, d Delivery) error
@@ -110,8 +112,11 @@ type Queue interface {
 	Dead(ctx context.Context, d Delivery) error
 
 	Stats(ctx context.Context, destination string) (QueueStats, error)
+	// DeadLetters lists the oldest dead letters first. Their Handle is the
+	// id that Redrive and DeleteDead take; unknown ids are skipped.
 	DeadLetters(ctx context.Context, destination string, limit int) ([]Delivery, error)
-	// Redrive puts dead letters (all when ids is empty) back in the queue.
+	// Redrive puts dead letters (all when ids is empty) back in the queue,
+	// with Attempts reset to 0.
 	Redrive(ctx context.Context, destination string, ids []string) (int, error)
 	DeleteDead(ctx context.Context, destination, id string) (bool, error)
 }
