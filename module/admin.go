@@ -38,9 +38,12 @@ func (a Admin) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: adminPrefix, Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
-// deadLetter is one dead letter as the admin API shows it.
+// deadLetter is one dead letter as the admin API shows it. ID is the event
+// id (Webhook-Id); Entry names the queue entry. Either selects it for a
+// redrive or a delete.
 type deadLetter struct {
 	ID          string    `json:"id"`
+	Entry       string    `json:"entry"`
 	Destination string    `json:"destination"`
 	Provider    string    `json:"provider"`
 	Attempts    int       `json:"attempts"`
@@ -108,7 +111,7 @@ func (Admin) dead(w http.ResponseWriter, r *http.Request, app *App, st store.Sto
 			return storeError(err)
 		}
 		for _, d := range dls {
-			out = append(out, deadLetter{ID: d.ID, Destination: dest, Provider: d.Provider,
+			out = append(out, deadLetter{ID: d.ID, Entry: d.Handle, Destination: dest, Provider: d.Provider,
 				Attempts: d.Attempts, LastError: d.LastError, ReceivedAt: d.ReceivedAt})
 		}
 		if len(out) >= limit {
@@ -134,7 +137,16 @@ func (Admin) redrive(w http.ResponseWriter, r *http.Request, app *App, st store.
 	}
 	total := 0
 	for _, dest := range dests {
-		n, err := st.Redrive(r.Context(), dest, req.IDs)
+		entries := []string(nil) // all of them
+		if len(req.IDs) > 0 {
+			if entries, err = deadEntries(r, st, dest, req.IDs); err != nil {
+				return storeError(err)
+			}
+			if len(entries) == 0 {
+				continue
+			}
+		}
+		n, err := st.Redrive(r.Context(), dest, entries)
 		if err != nil {
 			return storeError(err)
 		}
@@ -153,18 +165,43 @@ func (Admin) deleteDead(w http.ResponseWriter, r *http.Request, app *App, st sto
 	}
 	deleted := 0
 	for _, dest := range dests {
-		ok, err := st.DeleteDead(r.Context(), dest, id)
+		entries, err := deadEntries(r, st, dest, []string{id})
 		if err != nil {
 			return storeError(err)
 		}
-		if ok {
-			deleted++
+		for _, entry := range entries {
+			ok, err := st.DeleteDead(r.Context(), dest, entry)
+			if err != nil {
+				return storeError(err)
+			}
+			if ok {
+				deleted++
+			}
 		}
 	}
 	if deleted == 0 {
 		return apiError(http.StatusNotFound, "no dead letter with id "+id)
 	}
 	return writeAdminJSON(w, map[string]int{"deleted": deleted})
+}
+
+// maxDeadScan bounds the dead letters read to find ids in one request.
+const maxDeadScan = 100000
+
+// deadEntries maps event ids or entry names to the destination's dead-letter
+// entries.
+func deadEntries(r *http.Request, st store.Store, dest string, ids []string) ([]string, error) {
+	dls, err := st.DeadLetters(r.Context(), dest, maxDeadScan)
+	if err != nil {
+		return nil, err
+	}
+	var entries []string
+	for _, d := range dls {
+		if slices.Contains(ids, d.ID) || slices.Contains(ids, d.Handle) {
+			entries = append(entries, d.Handle)
+		}
+	}
+	return entries, nil
 }
 
 func sortedDestinations(app *App) []string {

@@ -214,7 +214,8 @@ type backend struct {
 	URL string
 
 	mu       sync.Mutex
-	requests []recorded
+	seen     int
+	requests []recorded // in the order their answers were decided
 	// status decides the answer to the n-th request (1-based); nil = 200.
 	status func(n int, r recorded) int
 }
@@ -224,6 +225,7 @@ type recorded struct {
 	Path   string
 	Header http.Header
 	Body   []byte
+	Status int // what the backend answered
 }
 
 func newBackend(t testing.TB) *backend {
@@ -243,15 +245,19 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rec := recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 	b.mu.Lock()
-	b.requests = append(b.requests, rec)
-	n := len(b.requests)
+	b.seen++
+	n := b.seen
 	status := b.status
 	b.mu.Unlock()
-	code := http.StatusOK
+	rec.Status = http.StatusOK
 	if status != nil {
-		code = status(n, rec)
+		rec.Status = status(n, rec)
 	}
-	w.WriteHeader(code)
+	b.mu.Lock()
+	b.requests = append(b.requests, rec)
+	b.mu.Unlock()
+	w.WriteHeader(rec.Status)
+	code := rec.Status
 	_, _ = w.Write([]byte("backend says " + http.StatusText(code)))
 }
 
@@ -259,6 +265,17 @@ func (b *backend) Requests() []recorded {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]recorded(nil), b.requests...)
+}
+
+// successes are the requests answered 2xx.
+func (b *backend) successes() []recorded {
+	var out []recorded
+	for _, r := range b.Requests() {
+		if r.Status >= 200 && r.Status < 300 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (b *backend) SetStatus(f func(n int, r recorded) int) {
