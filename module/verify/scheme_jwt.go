@@ -31,7 +31,7 @@ type bodyHashClaims struct {
 
 func newJWTScheme(p *preset, keyID string, secrets []string) (*jwtScheme, error) {
 	if keyID == "" || len(secrets) == 0 {
-		return nil, fmt.Errorf("needs the API key and its secret: add `key_id <api key>` and `secret <api secret>` to webhook_verify %s", p.Name)
+		return nil, fmt.Errorf("needs the API key and its secret: add `api_key <api key>` and `secret <api secret>` to webhook_verify %s", p.Name)
 	}
 	s := &jwtScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header), keyID: keyID}
 	for _, secret := range secrets {

@@ -368,3 +368,27 @@ func TestZeroNowUsesTheClock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentVerify shares one Verifier across goroutines, as Caddy
+// does; run with -race.
+func TestConcurrentVerify(t *testing.T) {
+	vec := vectorNamed(t, "standard webhooks SDK vector")
+	v := mustNew(t, vec.provider, secrets(stdWrong, stdSecret))
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var err error
+			for range 200 {
+				if _, err = v.Verify(vec.request()); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
