@@ -86,6 +86,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("webhook_ingress redis: %w", err)
 		}
+		useCaddyLogForRedis()
 		a.storeKey = "redis:" + cfg.URL + fmt.Sprint(cfg.Addrs) + cfg.MasterName + cfg.KeyPrefix
 		a.newStore = func() (store.Store, error) { return store.NewRedis(cfg) }
 		return nil

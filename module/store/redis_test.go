@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -178,7 +179,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 		for i := range 2 { // the first pass loads the scripts
 			for _, op := range ops {
 				hook.n.Store(0)
-				must(t, op.run(claim("rt", "n"+string(rune('0'+i)), "k"+string(rune('0'+i)))))
+				must(t, op.run(claim("rt", fmt.Sprint("n", i), fmt.Sprint("k", i))))
 				if n := hook.n.Load(); i == 1 && n != 1 {
 					t.Errorf("%v %s: %d round trips, want 1", cfg.Addrs, op.name, n)
 				}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// bench is one benchmark run: the shared load generator, destination and
+// private Redis.
+type bench struct {
+	cfg      config
+	caddyBin string
+	gen      *generator
+	dest     *destination
+	rdb      *redis.Client
+	redisURL string
+	redisAdr string
+}
+
+// outcome is what one scenario measured.
+type outcome struct {
+	sc   scenario
+	load loadResult
+	err  error
+
+	rssMB float64
+	// Redis: round trips per request from MONITOR (NaN when not measured),
+	// and INFO commandstats per timed request.
+	roundTrips, deliveryRoundTrips float64
+	scriptsPerReq, commandsPerReq   float64
+
+	// webhook_forward: the backlog after the burst.
+	accepted, delivered, twice int
+	dead                       int64
+	drain                      time.Duration
+}
+
+func (o outcome) allDelivered() bool {
+	return o.err == nil && o.accepted > 0 && o.delivered == o.accepted && o.dead == 0
+}
+
+func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
+	out = outcome{sc: sc, roundTrips: math.NaN(), deliveryRoundTrips: math.NaN()}
+	dir, err := os.MkdirTemp("", "whi-bench-")
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer os.RemoveAll(dir)
+	b.dest.reset()
+	vars := gatewayVars{Backend: b.dest.URL, Rate: b.cfg.rate}
+	if sc.redis {
+		vars.Redis = b.redisURL
+		if err := b.rdb.FlushAll(ctx).Err(); err != nil {
+			out.err = err
+			return out
+		}
+	}
+	reqs, err := signRequests(sc.key, 0, b.cfg.requests)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	g, err := startGateway(b.caddyBin, sc.caddyfile, vars, dir)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer g.stop()
+
+	var idlePerSec float64
+	if sc.redis {
+		idlePerSec = b.idleCommandsPerSec(ctx, 2*time.Second)
+	}
+	var before, after commandStats
+	onTimed := func() {
+		if sc.redis {
+			before, _ = readCommandStats(ctx, b.rdb)
+		}
+		if b.cfg.profileDir != "" {
+			go b.profile(g, sc)
+		}
+	}
+	out.load = b.gen.run(g.url("/hooks"), reqs, b.cfg.warmup, b.cfg.duration, onTimed)
+	if sc.redis {
+		after, _ = readCommandStats(ctx, b.rdb)
+		scripts, all := after.delta(before)
+		idle := idlePerSec * out.load.elapsed.Seconds()
+		out.scriptsPerReq = float64(scripts) / float64(out.load.sent)
+		out.commandsPerReq = (float64(all) - idle) / float64(out.load.sent)
+	}
+	if sc.forward {
+		ids := make([]string, len(out.load.accepted))
+		for i, n := range out.load.accepted {
+			ids[i] = reqs[n].id
+		}
+		out.accepted = len(ids)
+		reqs = nil // let the request list go before the drain
+		if err := b.drain(g, ids, &out); err != nil {
+			out.err = err
+		}
+	}
+	if sc.redis && out.err == nil {
+		if err := b.measureRoundTrips(ctx, g, sc, &out); err != nil {
+			out.err = fmt.Errorf("round trips: %w", err)
+		}
+	}
+	out.rssMB = g.peakRSSMB()
+	return out
+}
+
+// drain waits until every accepted event reached the destination and the
+// queues are empty.
+func (b *bench) drain(g *gateway, ids []string, out *outcome) error {
+	start := time.Now()
+	timeout := time.Minute + time.Duration(float64(len(ids))/100)*time.Second // at least 100 deliveries/s
+	for {
+		pending, dead, err := g.backlog()
+		out.dead = dead
+		out.delivered, out.twice = b.dest.count(ids)
+		if err == nil && pending == 0 && out.delivered == len(ids) {
+			out.drain = time.Since(start)
+			return nil
+		}
+		if time.Since(start) > timeout {
+			out.drain = time.Since(start)
+			return fmt.Errorf("after %s: %d of %d accepted events delivered, %d still queued (admin: %v)",
+				timeout, out.delivered, len(ids), pending, err)
+		}
+		if pending == 0 && dead > 0 && err == nil {
+			out.drain = time.Since(start)
+			return fmt.Errorf("%d events went to the dead-letter queue", dead)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// idleCommandsPerSec measures what the gateway sends Redis with no load
+// (delivery workers polling), in commandstats calls.
+func (b *bench) idleCommandsPerSec(ctx context.Context, window time.Duration) float64 {
+	before, err := readCommandStats(ctx, b.rdb)
+	if err != nil {
+		return 0
+	}
+	time.Sleep(window)
+	after, err := readCommandStats(ctx, b.rdb)
+	if err != nil {
+		return 0
+	}
+	_, all := after.delta(before)
+	return float64(all) / window.Seconds()
+}
+
+// calibrationRequests is the size of the burst sent while MONITOR runs.
+const calibrationRequests = 2000
+
+// measureRoundTrips sends a fresh burst with MONITOR attached (which slows
+// Redis, so it is not part of the timed phase) and counts the commands
+// clients sent, less what the idle gateway sends over the same time. For
+// webhook_forward, the delivery's share (measured while the burst drains)
+// is reported apart from the ingest's.
+func (b *bench) measureRoundTrips(ctx context.Context, g *gateway, sc scenario, out *outcome) error {
+	reqs, err := signRequests(sc.key+"-rt", 0, calibrationRequests)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.id
+	}
+	m, err := startMonitor(b.redisAdr)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	idleWindow := time.Second
+	c0 := m.snapshot()
+	time.Sleep(idleWindow)
+	idlePerSec := float64(m.snapshot()-c0) / idleWindow.Seconds()
+
+	c1, d1 := m.snapshot(), b.dest.total()
+	t1 := time.Now()
+	res := b.gen.run(g.url("/hooks"), reqs, 0, time.Hour, nil)
+	ok := res.sent - res.non2xx
+	if ok == 0 {
+		return fmt.Errorf("no request of the burst succeeded: %v", res.status)
+	}
+	burst := time.Since(t1)
+	c2, d2 := m.snapshot(), b.dest.total()
+	ingestCmds := float64(c2-c1) - idlePerSec*burst.Seconds()
+	if !sc.forward {
+		out.roundTrips = ingestCmds / float64(ok)
+		return nil
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if n, _ := b.dest.count(ids); n >= ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the burst was not delivered within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	drained := time.Since(t1) - burst
+	c3, d3 := m.snapshot(), b.dest.total()
+	perDelivery := (float64(c3-c2) - idlePerSec*drained.Seconds()) / float64(max(1, d3-d2))
+	out.deliveryRoundTrips = perDelivery
+	out.roundTrips = (ingestCmds - perDelivery*float64(d2-d1)) / float64(ok)
+	return nil
+}
+
+// profile saves a CPU profile of the gateway taken during the timed phase.
+func (b *bench) profile(g *gateway, sc scenario) {
+	seconds := max(1, int(b.cfg.duration.Seconds())-1)
+	path := filepath.Join(b.cfg.profileDir, fmt.Sprintf("cpu-%d-%s.pprof", sc.num, sc.key))
+	if err := g.cpuProfile(seconds, path); err != nil {
+		fmt.Fprintf(os.Stderr, "profile of %s: %v\n", sc.key, err)
+		return
+	}
+	fmt.Printf("  CPU profile: go tool pprof -top %s\n", path)
+}
