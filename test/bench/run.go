@@ -33,7 +33,7 @@ type outcome struct {
 	// Redis: round trips per request from MONITOR (NaN when not measured),
 	// and INFO commandstats per timed request.
 	roundTrips, deliveryRoundTrips float64
-	scriptsPerReq, commandsPerReq   float64
+	scriptsPerReq, commandsPerReq  float64
 
 	// webhook_forward: the backlog after the burst.
 	accepted, delivered, twice int

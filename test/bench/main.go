@@ -1,0 +1,189 @@
+// Command bench measures the gateway against plain Caddy reverse_proxy in
+// one run, on this machine, with one load generator: `make bench`, or
+// `go run ./test/bench -h` for the flags. It writes BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+type config struct {
+	duration, warmup time.Duration
+	requests         int
+	connections      int
+	out              string
+	rate             string
+	backlog          int
+	backlogRSSMB     float64
+	caddyBin         string
+	profileDir       string
+}
+
+func main() {
+	var cfg config
+	var only string
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "timed phase of each scenario")
+	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load before the timed phase, left out of the figures")
+	flag.IntVar(&cfg.requests, "requests", 300000, "pre-signed unique requests per scenario; a scenario ends early when they run out")
+	flag.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-5) or name ("+scenarioNames()+
+		"), or \"backlog\"; the reference (1) always runs too, ratios need it")
+	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "Markdown report to write; empty for none")
+	flag.StringVar(&cfg.rate, "rate", "3000/s", "the webhook_forward destination's rate")
+	flag.IntVar(&cfg.backlog, "backlog", 0, "also queue this many events in Redis and check the gateway's memory while it drains them (1000000 takes several minutes)")
+	flag.Float64Var(&cfg.backlogRSSMB, "backlog-rss", 150, "peak RSS in MB the draining gateway must stay under")
+	flag.StringVar(&cfg.caddyBin, "caddy", "", "gateway binary; empty builds bin/caddy from this checkout first")
+	flag.StringVar(&cfg.profileDir, "profile", "", "save a CPU profile of the gateway during each timed phase into this directory")
+	flag.Parse()
+
+	if err := run(cfg, only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func scenarioNames() string {
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.key)
+	}
+	return strings.Join(names, ", ")
+}
+
+// selectScenarios parses -only; the reference always runs.
+func selectScenarios(only string) (selected []scenario, backlogOnly bool, err error) {
+	if only == "" {
+		return scenarios, false, nil
+	}
+	want := map[int]bool{1: true}
+	onlyBacklog := true
+	for _, name := range strings.Split(only, ",") {
+		name = strings.TrimSpace(name)
+		if name == "backlog" {
+			continue
+		}
+		onlyBacklog = false
+		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.key == name || strconv.Itoa(sc.num) == name })
+		if i < 0 {
+			return nil, false, fmt.Errorf("unknown scenario %q; want 1-5, %s or backlog", name, scenarioNames())
+		}
+		want[scenarios[i].num] = true
+	}
+	if onlyBacklog {
+		return nil, true, nil
+	}
+	for _, sc := range scenarios {
+		if want[sc.num] {
+			selected = append(selected, sc)
+		}
+	}
+	return selected, false, nil
+}
+
+func run(cfg config, only string) error {
+	selected, backlogOnly, err := selectScenarios(only)
+	if err != nil {
+		return err
+	}
+	if backlogOnly && cfg.backlog == 0 {
+		cfg.backlog = 1000000
+	}
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if cfg.caddyBin == "" {
+		cfg.caddyBin = filepath.Join(root, "bin", "caddy")
+		fmt.Println("building", cfg.caddyBin)
+		build := exec.Command("go", "build", "-o", cfg.caddyBin, "./cmd/caddy")
+		build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the gateway: %w", err)
+		}
+	}
+
+	ctx := context.Background()
+	redisDir, err := os.MkdirTemp("", "whi-bench-redis-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(redisDir)
+	rs, port, err := startRedis(redisDir)
+	if err != nil {
+		return err
+	}
+	defer rs.stop()
+	dest, err := startDestination()
+	if err != nil {
+		return err
+	}
+	defer dest.srv.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	b := &bench{cfg: cfg, caddyBin: cfg.caddyBin, gen: newGenerator(cfg.connections), dest: dest,
+		rdb: redis.NewClient(&redis.Options{Addr: addr}), redisURL: "redis://" + addr + "/0", redisAdr: addr}
+	defer b.rdb.Close()
+
+	m := collectMachine(cfg.caddyBin)
+	fmt.Printf("%s, %d connections, %s warm-up + %s per scenario, private redis-server on %d\n",
+		m.summary(), cfg.connections, cfg.warmup, cfg.duration, port)
+
+	var outcomes []outcome
+	for _, sc := range selected {
+		fmt.Printf("(%d) %s ...\n", sc.num, sc.title)
+		o := b.runScenario(ctx, sc)
+		if o.err != nil {
+			fmt.Printf("  error: %v\n", o.err)
+		}
+		outcomes = append(outcomes, o)
+	}
+	var bl *backlogOutcome
+	if cfg.backlog > 0 {
+		fmt.Printf("(backlog) %d events queued in Redis, then drained ...\n", cfg.backlog)
+		o := b.runBacklog(ctx, cfg.backlog)
+		bl = &o
+	}
+	rep := report{cfg: cfg, machine: m, outcomes: outcomes, backlog: bl, only: only}
+	fmt.Println()
+	fmt.Print(rep.terminal())
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(rep.markdown()), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", cfg.out)
+	}
+	return nil
+}
+
+// repoRoot is the directory of go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory: run from the repository")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the figures were taken.
+type machine struct {
+	cpus           int
+	cpu, goVersion string
+	caddy, loadavg string
+	date           time.Time
+}
+
+func collectMachine(caddyBin string) machine {
+	m := machine{cpus: runtime.NumCPU(), goVersion: runtime.Version(), date: time.Now().UTC()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if out, err := exec.Command(caddyBin, "version").Output(); err == nil {
+		m.caddy = strings.Fields(string(out))[0]
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return m
+}
+
+func (m machine) summary() string {
+	return fmt.Sprintf("%d CPUs (%s), %s, Caddy %s, load average %s", m.cpus, m.cpu, m.goVersion, m.caddy, m.loadavg)
+}
+
+type report struct {
+	cfg      config
+	machine  machine
+	outcomes []outcome
+	backlog  *backlogOutcome
+	only     string
+}
+
+func (r report) reference() (outcome, bool) {
+	for _, o := range r.outcomes {
+		if o.sc.num == 1 && o.err == nil && o.load.sent > 0 {
+			return o, true
+		}
+	}
+	return outcome{}, false
+}
+
+// ratio is the scenario's 2xx rate (202 for webhook_forward) over the
+// reference's.
+func (r report) ratio(o outcome) float64 {
+	ref, ok := r.reference()
+	if !ok || o.err != nil && o.load.sent == 0 {
+		return math.NaN()
+	}
+	return o.load.rate2xx() / ref.load.rate2xx()
+}
+
+// goal is one PASS/MISS line.
+type goal struct {
+	text string
+	pass bool
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+const maxRoundTrips = 2
+
+func (r report) goals(o outcome) []goal {
+	var gs []goal
+	ratio := r.ratio(o)
+	switch {
+	case o.sc.num == 1:
+		return nil
+	case !o.sc.forward:
+		gs = append(gs, goal{fmt.Sprintf("(%d) %s: %s of reverse_proxy, goal >= 0.85", o.sc.num, o.sc.title, fmtRatio(ratio)), ratio >= 0.85})
+	default:
+		gs = append(gs,
+			goal{fmt.Sprintf("(%d) %s: ingest %s of reverse_proxy, goal >= 1.5", o.sc.num, o.sc.title, fmtRatio(ratio)), ratio >= 1.5},
+			goal{fmt.Sprintf("(%d) every accepted event delivered: %d of %d (%d dead letters)", o.sc.num, o.delivered, o.accepted, o.dead), o.allDelivered()})
+	}
+	if o.sc.redis {
+		gs = append(gs, goal{fmt.Sprintf("(%d) Redis round trips per request: %s, goal <= %d", o.sc.num, fmtFloat(o.roundTrips), maxRoundTrips),
+			!math.IsNaN(o.roundTrips) && o.roundTrips <= maxRoundTrips+0.05})
+	}
+	return gs
+}
+
+func (r report) rowVerdict(o outcome) string {
+	if o.err != nil {
+		return "ERROR"
+	}
+	gs := r.goals(o)
+	if len(gs) == 0 {
+		return "reference"
+	}
+	for _, g := range gs {
+		if !g.pass {
+			return "MISS"
+		}
+	}
+	return "PASS"
+}
+
+func fmtRatio(f float64) string {
+	if math.IsNaN(f) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", f)
+}
+
+func fmtFloat(f float64) string {
+	if math.IsNaN(f) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", f)
+}
+
+func fmtLatency(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
+
+var tableHeader = []string{"#", "scenario", "req/s", "p50", "p99", "non-2xx", "vs (1)", "Redis RT/req", "peak RSS MB", "goals"}
+
+func (r report) rows() [][]string {
+	var rows [][]string
+	for _, o := range r.outcomes {
+		rt := "-"
+		if o.sc.redis {
+			rt = fmtFloat(o.roundTrips)
+		}
+		rate := fmt.Sprintf("%.0f", o.load.rate2xx())
+		if o.sc.forward {
+			rate += " (202)"
+		}
+		rows = append(rows, []string{fmt.Sprint(o.sc.num), o.sc.title, rate, fmtLatency(o.load.p50), fmtLatency(o.load.p99),
+			fmt.Sprint(o.load.non2xx), fmtRatio(r.ratio(o)), rt, fmt.Sprintf("%.0f", o.rssMB), r.rowVerdict(o)})
+	}
+	return rows
+}
+
+// details are the lines under the table: goals, then what each scenario did.
+func (r report) details() []string {
+	var lines []string
+	for _, o := range r.outcomes {
+		for _, g := range r.goals(o) {
+			lines = append(lines, fmt.Sprintf("%s %s", passMiss(g.pass), g.text))
+		}
+	}
+	if b := r.backlog; b != nil {
+		lines = append(lines, fmt.Sprintf("%s backlog of %d events in Redis: draining gateway peak RSS %.0f MB, goal < %.0f MB; %d of %d accepted events delivered",
+			passMiss(b.pass(r.cfg.backlogRSSMB)), b.events, b.peakRSSMB, r.cfg.backlogRSSMB, b.delivered, b.accepted))
+	}
+	lines = append(lines, "")
+	for _, o := range r.outcomes {
+		l := o.load
+		line := fmt.Sprintf("(%d) %d timed requests in %.1fs", o.sc.num, l.sent, l.elapsed.Seconds())
+		if l.non2xx > 0 {
+			line += fmt.Sprintf(", answers by status %v (0 = connection error)", l.status)
+		}
+		if l.ranOut {
+			line += "; the request list ran out before the duration (raise -requests)"
+		}
+		if o.sc.redis {
+			line += fmt.Sprintf("; INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts", o.scriptsPerReq, o.commandsPerReq)
+		}
+		if o.sc.forward {
+			line += fmt.Sprintf("; %d accepted (warm-up included), backlog delivered in %.1fs after the burst, %d delivered twice",
+				o.accepted, o.drain.Seconds(), o.twice)
+			if !math.IsNaN(o.deliveryRoundTrips) {
+				line += fmt.Sprintf("; delivery adds %.2f Redis round trips per event", o.deliveryRoundTrips)
+			}
+		}
+		if o.err != nil {
+			line += fmt.Sprintf("; ERROR: %v", o.err)
+		}
+		lines = append(lines, line)
+	}
+	if b := r.backlog; b != nil {
+		line := fmt.Sprintf("(backlog) %d events sent in %.0fs, %d accepted; a fresh gateway delivered them in %.0fs (%.0f/s), %d twice; RSS peak %.0f MB (VmHWM), highest sample %.0f MB",
+			b.events, b.ingest.Seconds(), b.accepted, b.drain.Seconds(), float64(b.delivered)/b.drain.Seconds(), b.twice, b.peakRSSMB, b.maxSampledRSSMB)
+		if b.err != nil {
+			line += fmt.Sprintf("; ERROR: %v", b.err)
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func (r report) terminal() string {
+	rows := append([][]string{tableHeader}, r.rows()...)
+	widths := make([]int, len(tableHeader))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	var sb strings.Builder
+	for _, row := range rows {
+		for i, c := range row {
+			fmt.Fprintf(&sb, "%-*s  ", widths[i], c)
+		}
+		sb.WriteString("\n")
+	}
+	sb.WriteString("\n")
+	for _, l := range r.details() {
+		sb.WriteString(l + "\n")
+	}
+	return sb.String()
+}
+
+func (r report) markdown() string {
+	var sb strings.Builder
+	m := r.machine
+	sb.WriteString("# Benchmarks\n\n")
+	sb.WriteString("Generated by `make bench` (`go run ./test/bench`); do not edit by hand.\n\n")
+	fmt.Fprintf(&sb, "- Date: %s\n", m.date.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&sb, "- Machine: %d CPUs (`nproc`), %s; load average at the start %s\n", m.cpus, m.cpu, m.loadavg)
+	fmt.Fprintf(&sb, "- Go %s, Caddy %s\n", strings.TrimPrefix(m.goVersion, "go"), m.caddy)
+	fmt.Fprintf(&sb, "- Load: %d keep-alive connections, %s warm-up then %s timed per scenario, unique pre-signed Standard Webhooks requests of about 1 KB\n",
+		r.cfg.connections, r.cfg.warmup, r.cfg.duration)
+	flags := strings.Join(os.Args[1:], " ")
+	if flags == "" {
+		flags = "(defaults)"
+	}
+	fmt.Fprintf(&sb, "- Flags: `%s`\n\n", flags)
+
+	sb.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
+	sb.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
+	for _, row := range r.rows() {
+		sb.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	sb.WriteString("\n")
+	for _, l := range r.details() {
+		if l == "" {
+			sb.WriteString("\n")
+			continue
+		}
+		sb.WriteString("- " + l + "\n")
+	}
+	sb.WriteString(method)
+	return sb.String()
+}
+
+const method = `
+## How it is measured
+
+Reproduce with ` + "`make bench`" + ` (` + "`go run ./test/bench`" + `; ` + "`-h`" + ` lists the flags:
+` + "`-duration`" + `, ` + "`-warmup`" + `, ` + "`-requests`" + `, ` + "`-only 3,forward-redis`" + `, ` + "`-out`" + `,
+` + "`-rate`" + `, ` + "`-backlog 1000000`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
+tree on one machine: the load generator, a local Go HTTP service as the
+destination, a private ` + "`redis-server`" + ` on a free port (never 6379; no
+persistence), and for every scenario its own ` + "`bin/caddy`" + ` with a fresh
+` + "`XDG_DATA_HOME`" + `. The machine is shared, so compare rows of one run, not runs.
+
+1. ` + "`reverse_proxy`" + ` to the Go service: the reference for every ratio.
+2. ` + "`webhook_verify standard`" + ` + ` + "`reverse_proxy`" + `, embedded store.
+3. The same with Redis.
+4. ` + "`webhook_verify`" + ` + ` + "`webhook_forward`" + ` with ` + "`rate 3000/s`" + `, Redis: the ingest
+   rate is 202s per second; then the backlog is drained (admin API
+   ` + "`GET /webhook_ingress/queues`" + ` empty and every accepted event id seen by
+   the destination).
+5. The same with the embedded store.
+
+**Load generator.** The project's own (test/bench/load.go): one net/http
+client, 32 workers on 32 keep-alive connections, a fixed list of requests
+each with its own ` + "`webhook-id`" + ` and body, all signed before the timed phase,
+so nonces and dedup do real work and the generator does no HMAC while
+measuring. The warm-up's requests are left out of the figures. Every
+scenario uses the same generator, which is what the ratios need. wrk
+(` + "`apt-get install -y wrk`" + `) would need a Lua script that reads the pre-signed
+list; it is not used so that the tool runs anywhere Go does. req/s counts
+2xx answers (202 for 4 and 5); latencies are of every timed request.
+
+**Redis round trips.** INFO commandstats cannot give them: Redis 7 counts
+the commands a script runs under their own names as well as the EVALSHA
+(both figures are shown above). After the timed phase a burst of 2,000
+fresh requests is sent with MONITOR attached (it slows Redis, so it is kept
+out of the timed phase); commands that MONITOR marks as run by Lua are left
+out, and what the idle gateway sends over the same time is subtracted.
+Pipelined commands would count one each, so this is an upper bound. For 4,
+what the delivery workers send while the burst drains is measured per
+delivered event and reported apart from the ingest's round trips.
+
+**Memory.** Peak RSS is the gateway's VmHWM from /proc/<pid>/status at the
+end of the scenario (after the drain for 4 and 5). ` + "`-backlog N`" + ` (off by
+default; 1,000,000 takes several minutes and about 2 GB in Redis) queues N
+events through a gateway whose destination takes 1 delivery/s, stops it,
+and starts a fresh gateway that drains them at ` + "`-rate`" + `; its VmHWM must stay
+under ` + "`-backlog-rss`" + ` (150 MB).
+
+**Profiles.** ` + "`-profile <dir>`" + ` saves a CPU profile of the gateway during each
+timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `); read
+one with ` + "`go tool pprof -top <file>`" + `.
+`
