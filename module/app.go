@@ -59,6 +59,7 @@ type App struct {
 	store        store.Store // nil until first use
 	stopped      bool
 	destinations map[string]deliver.Destination
+	running      map[string]*deliver.Worker // by destination URL
 	workers      sync.WaitGroup
 	observe      func(deliver.Outcome)
 }
@@ -77,7 +78,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	a.destinations = make(map[string]deliver.Destination)
-	a.observe = observeDelivery(a.logger)
+	a.observe = observeDelivery()
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
@@ -123,9 +124,11 @@ func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	dests := make([]string, 0, len(a.destinations))
+	a.running = make(map[string]*deliver.Worker, len(a.destinations))
 	for _, d := range a.destinations {
 		dests = append(dests, d.URL)
 		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), a.observe)
+		a.running[d.URL] = w
 		a.workers.Add(1)
 		go func() {
 			defer a.workers.Done()
@@ -213,6 +216,18 @@ func (a *App) addDestination(d deliver.Destination) {
 	defer a.mu.Unlock()
 	if _, ok := a.destinations[d.URL]; !ok {
 		a.destinations[d.URL] = d
+	}
+}
+
+// notify wakes the workers of destinations that were just enqueued to, so a
+// new event goes out at once instead of at the next poll.
+func (a *App) notify(destinations []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, d := range destinations {
+		if w := a.running[d]; w != nil {
+			w.Notify()
+		}
 	}
 }
 

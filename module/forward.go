@@ -93,7 +93,7 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("webhook_forward: destination %q must be an http:// or https:// URL", raw)
 		}
-		f.app.addDestination(deliver.Destination{
+		d := deliver.Destination{
 			URL:         raw,
 			Timeout:     durationOr(f.Timeout, 15*time.Second),
 			MaxAttempts: intOr(f.MaxAttempts, 12),
@@ -105,7 +105,11 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 			Burst:       burst,
 			Header:      header,
 			SignSecret:  secret,
-		})
+		}
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("webhook_forward %s: %w", raw, err)
+		}
+		f.app.addDestination(d)
 	}
 	return nil
 }
@@ -150,6 +154,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return f.unavailable(w, vr, err)
 	}
 	vr.committed = vr.claim != nil
+	f.app.notify(f.Destinations)
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": vr.id})
 	return nil
 }

@@ -108,7 +108,7 @@ func observeStore(op string, start time.Time) {
 
 // observeDelivery turns delivery outcomes into metrics; the deliver package
 // logs the final outcome of each event itself.
-func observeDelivery(*zap.Logger) func(deliver.Outcome) {
+func observeDelivery() func(deliver.Outcome) {
 	return func(o deliver.Outcome) {
 		deliveriesTotal.WithLabelValues(o.Destination, o.Result).Inc()
 		deliveryDuration.WithLabelValues(o.Destination).Observe(o.Duration.Seconds())

@@ -219,13 +219,13 @@ func verifiedFrom(r *http.Request) *verified {
 
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
-		return v.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", nil)
+		return v.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "", nil)
 	}
 	body, err := readBody(w, r, v.MaxBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return v.reject(w, r, http.StatusRequestEntityTooLarge, "body_too_large", nil)
+			return v.reject(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "", nil)
 		}
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
@@ -244,7 +244,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if errors.Is(err, verify.ErrTimestamp) {
 			reason = "timestamp_out_of_tolerance"
 		}
-		return v.reject(w, r, http.StatusUnauthorized, reason, nil)
+		return v.reject(w, r, http.StatusUnauthorized, reason, "", nil)
 	}
 
 	id := res.ID
@@ -255,7 +255,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 
 	claim, err := v.claimFor(r, res, id, body)
 	if err != nil {
-		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", err)
+		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", id, err)
 	}
 	if claim != nil {
 		st, outcome, err := v.claim(r.Context(), claim)
@@ -266,12 +266,12 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			claim = nil
 		case err != nil:
 			w.Header().Set("Retry-After", retryAfterSeconds)
-			return v.reject(w, r, http.StatusServiceUnavailable, "store_unavailable", err)
+			return v.reject(w, r, http.StatusServiceUnavailable, "store_unavailable", id, err)
 		case outcome == store.Replayed:
-			return v.reject(w, r, http.StatusConflict, "replayed", nil)
+			return v.reject(w, r, http.StatusConflict, "replayed", id, nil)
 		case outcome == store.InProgress:
 			w.Header().Set("Retry-After", retryAfterSeconds)
-			return v.reject(w, r, http.StatusConflict, "in_progress", nil)
+			return v.reject(w, r, http.StatusConflict, "in_progress", id, nil)
 		case outcome == store.Duplicate:
 			v.count(r, "duplicate")
 			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": id})
@@ -403,12 +403,15 @@ func (v *Verify) signedURL(r *http.Request) string {
 
 // reject answers with the documented status and JSON error and logs one line,
 // with nothing of the secret or the expected signature.
-func (v *Verify) reject(w http.ResponseWriter, r *http.Request, status int, reason string, cause error) error {
+func (v *Verify) reject(w http.ResponseWriter, r *http.Request, status int, reason, id string, cause error) error {
 	fields := []zap.Field{
 		zap.String("route", r.Host+r.URL.Path),
 		zap.String("provider", v.Provider),
 		zap.String("reason", reason),
 		zap.String("remote", r.RemoteAddr),
+	}
+	if id != "" {
+		fields = append(fields, zap.String("id", id))
 	}
 	if cause != nil {
 		fields = append(fields, zap.Error(cause))

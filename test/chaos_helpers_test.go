@@ -176,89 +176,91 @@ type deliveryReport struct {
 	sent, accepted, delivered, lost, twice int
 }
 
-// awaitDelivery waits until every accepted event reached path with a 2xx,
-// prints sent / accepted / delivered / lost / delivered-twice, and fails on
-// any loss.
-func awaitDelivery(t *testing.T, be *backend, path string, c ingestCounts, timeout time.Duration) deliveryReport {
+// awaitDelivery waits until every accepted event reached path with a 2xx
+// and g's queue for it is empty (nothing queued, leased or retrying, so no
+// redelivery can follow), prints sent / accepted / delivered / lost /
+// delivered twice, and fails on any loss or dead letter.
+func awaitDelivery(t *testing.T, g *gateway, be *backend, path string, c ingestCounts, timeout time.Duration) deliveryReport {
 	t.Helper()
 	start := time.Now()
-	var got map[string]int
+	deadline := start.Add(timeout)
 	var lost []string
 	for {
-		got = map[string]int{}
-		for _, r := range be.successes() {
-			if r.Path == path {
-				got[r.Header.Get("Webhook-Id")]++
-			}
-		}
+		got := deliveredIDs(be, path)
 		lost = lost[:0]
 		for _, id := range c.acceptedIDs {
 			if got[id] == 0 {
 				lost = append(lost, id)
 			}
 		}
-		if len(lost) == 0 || time.Since(start) > timeout {
+		if len(lost) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	rep := deliveryReport{sent: c.sent, accepted: c.accepted, delivered: c.accepted - len(lost), lost: len(lost)}
-	for _, n := range got {
-		if n > 1 {
-			rep.twice++
-		}
-	}
-	t.Logf("CHAOS %s: sent %d, accepted %d, delivered %d, lost %d, delivered twice %d (all delivered %s after the fault ended)",
-		t.Name(), rep.sent, rep.accepted, rep.delivered, rep.lost, rep.twice, time.Since(start).Round(100*time.Millisecond))
-	if rep.lost > 0 {
-		t.Fatalf("%d accepted events were never delivered within %s, e.g. %v", rep.lost, timeout, lost[:min(5, len(lost))])
-	}
-	return rep
-}
-
-// queueStats reads the admin API's view of one destination.
-type queueStats struct {
-	Destination                      string
-	Queued, InFlight, Retrying, Dead int64
-}
-
-func (g *gateway) queue(destination string) queueStats {
-	g.t.Helper()
-	var all []struct {
-		Destination string
-		Queued      int64
-		InFlight    int64 `json:"in_flight"`
-		Retrying    int64
-		Dead        int64
-	}
-	g.AdminJSON(http.MethodGet, "/webhook_ingress/queues", nil, &all)
-	for _, q := range all {
-		if q.Destination == destination {
-			return queueStats{q.Destination, q.Queued, q.InFlight, q.Retrying, q.Dead}
-		}
-	}
-	return queueStats{Destination: destination}
-}
-
-// awaitQueueEmpty waits until nothing is queued, leased or retrying for the
-// destination, so no later redelivery can come; dead letters fail the test.
-func awaitQueueEmpty(t *testing.T, g *gateway, destination string, timeout time.Duration) {
-	t.Helper()
+	allDelivered := time.Since(start)
 	var q queueStats
-	deadline := time.Now().Add(timeout)
-	for {
-		q = g.queue(destination)
+	for len(lost) == 0 {
+		q = g.queue(be.URL + path)
 		if q.Queued+q.InFlight+q.Retrying == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	rep := deliveryReport{sent: c.sent, accepted: c.accepted, delivered: c.accepted - len(lost), lost: len(lost)}
+	for _, n := range deliveredIDs(be, path) {
+		if n > 1 {
+			rep.twice++
+		}
+	}
+	t.Logf("CHAOS %s: sent %d, accepted %d, delivered %d, lost %d, delivered twice %d (all delivered after %s, queue empty after %s)",
+		t.Name(), rep.sent, rep.accepted, rep.delivered, rep.lost, rep.twice,
+		allDelivered.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	if rep.lost > 0 {
+		t.Fatalf("%d accepted events were never delivered within %s, e.g. %v; queue %+v; gateway log tail:\n%s",
+			rep.lost, timeout, lost[:min(5, len(lost))], g.queue(be.URL+path), tail(g.logs.String(), 4000))
+	}
 	if q.Queued+q.InFlight+q.Retrying != 0 {
-		t.Errorf("after every event was delivered the queue still holds entries %s later: %+v", timeout, q)
+		t.Errorf("every event was delivered, yet %s later the queue still holds entries: %+v", timeout, q)
 	}
 	if q.Dead != 0 {
 		t.Errorf("%d dead letters: %+v", q.Dead, q)
 	}
+	return rep
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// deliveredIDs counts the 2xx deliveries to path by event id.
+func deliveredIDs(be *backend, path string) map[string]int {
+	got := map[string]int{}
+	for _, r := range be.successes() {
+		if r.Path == path {
+			got[r.Header.Get("Webhook-Id")]++
+		}
+	}
+	return got
+}
+
+// queueStats is the admin API's view of one destination.
+type queueStats struct {
+	Destination string
+	Queued      int64
+	InFlight    int64 `json:"in_flight"`
+	Retrying    int64
+	Dead        int64
+}
+
+func (g *gateway) queue(destination string) queueStats {
+	g.t.Helper()
+	var all []queueStats
+	g.AdminJSON(http.MethodGet, "/webhook_ingress/queues", nil, &all)
+	for _, q := range all {
+		if q.Destination == destination {
+			return q
+		}
+	}
+	return queueStats{Destination: destination}
 }
 
 // vmRSS is a process's resident set in bytes, from /proc/<pid>/status.

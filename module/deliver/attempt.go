@@ -50,8 +50,10 @@ func (w *Worker) attempt(ctx context.Context, dl store.Delivery) {
 		out.Err = err.Error()
 		dl.LastError = out.Err
 		next := now.Add(w.retryWait(dl.Attempts, status, header, now))
-		// No attempt starts after MaxAge, except the first.
-		if dl.Attempts >= w.d.MaxAttempts || w.d.MaxAge > 0 && next.Sub(dl.ReceivedAt) > w.d.MaxAge {
+		// No attempt starts after MaxAge, except the first. An event of
+		// unknown age is bounded by MaxAttempts alone.
+		tooOld := w.d.MaxAge > 0 && !dl.ReceivedAt.IsZero() && next.Sub(dl.ReceivedAt) > w.d.MaxAge
+		if dl.Attempts >= w.d.MaxAttempts || tooOld {
 			out.Result = ResultDead
 			qerr = w.q.Dead(qctx, dl)
 		} else {
@@ -67,12 +69,12 @@ func (w *Worker) attempt(ctx context.Context, dl store.Delivery) {
 	w.logFinal(out)
 }
 
-// send POSTs dl once. Any failure, a non-2xx status included, is an error;
+// send POSTs dl once, as attempt number dl.Attempts. Any failure, a non-2xx status included, is an error;
 // status is 0 when no response came.
 func (w *Worker) send(ctx context.Context, dl store.Delivery) (int, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.d.Timeout)
 	defer cancel()
-	req, err := w.newRequest(ctx, dl, dl.Attempts)
+	req, err := w.newRequest(ctx, dl)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -103,13 +105,16 @@ func (w *Worker) logFinal(out Outcome) {
 	if ce == nil {
 		return
 	}
-	ce.Write(
+	fields := []zap.Field{
 		zap.String("destination", w.target),
 		zap.String("id", out.EventID),
 		zap.String("provider", out.Provider),
 		zap.Int("attempt", out.Attempt),
 		zap.Int("status", out.Status),
 		zap.Duration("duration", out.Duration),
-		zap.String("error", out.Err),
-	)
+	}
+	if out.Err != "" {
+		fields = append(fields, zap.String("error", out.Err))
+	}
+	ce.Write(fields...)
 }

@@ -26,11 +26,11 @@ var hopByHop = map[string]bool{
 	// and every Proxy-* header
 }
 
-// newRequest builds attempt number attempt of dl: the original body and the
+// newRequest builds attempt number dl.Attempts of dl: the original body and the
 // sender's end-to-end headers, then the destination's headers, then the
 // Webhook-* headers (ours win, so a sender or a header setting cannot make
 // Webhook-Id disagree with the event), then the Standard Webhooks signature.
-func (w *Worker) newRequest(ctx context.Context, dl store.Delivery, attempt int) (*http.Request, error) {
+func (w *Worker) newRequest(ctx context.Context, dl store.Delivery) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.d.URL, bytes.NewReader(dl.Body))
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func (w *Worker) newRequest(ctx context.Context, dl store.Delivery, attempt int)
 	if dl.Provider != "" {
 		h.Set("Webhook-Provider", dl.Provider)
 	}
-	h.Set("Webhook-Attempt", strconv.Itoa(attempt))
+	h.Set("Webhook-Attempt", strconv.Itoa(dl.Attempts))
 	if w.signer != nil {
 		now := time.Now()
 		h.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))

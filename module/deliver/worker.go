@@ -44,9 +44,10 @@ type Worker struct {
 	limiter   *rate.Limiter
 	slots     chan struct{} // one per delivery in flight
 	wake      chan struct{}
-	queueErrs *errStreak
+	queueErrs errStreak
 	rnd       func() float64
 
+	// Poll backoff on an empty queue, fields so that tests can change them.
 	idleMin, idleMax time.Duration
 }
 
@@ -82,7 +83,7 @@ func NewWorker(q store.Queue, d Destination, consumer string, client *http.Clien
 		observe:   observe,
 		invalid:   d.Validate(),
 		wake:      make(chan struct{}, 1),
-		queueErrs: &errStreak{log: log, target: target},
+		queueErrs: errStreak{log: log, target: target},
 		rnd:       rand.Float64,
 		idleMin:   idleMin,
 		idleMax:   idleMax,
@@ -140,23 +141,21 @@ func (w *Worker) Run(ctx context.Context) {
 		failing = failingMin
 		batch = batch[:min(len(batch), n)] // a surplus is left to its lease
 		w.release(n - len(batch))
-		if len(batch) > 0 {
-			w.limiter.ReserveN(time.Now(), len(batch))
+		if len(batch) == 0 {
+			if !sleep(ctx, idle, w.wake) {
+				return
+			}
+			idle = min(2*idle, w.idleMax)
+			continue
 		}
+		idle = w.idleMin
+		w.limiter.ReserveN(time.Now(), len(batch))
 		for _, dl := range batch {
 			inFlight.Go(func() {
 				defer w.release(1)
 				w.attempt(ctx, dl)
 			})
 		}
-		if len(batch) > 0 {
-			idle = w.idleMin
-			continue
-		}
-		if !sleep(ctx, idle, w.wake) {
-			return
-		}
-		idle = min(2*idle, w.idleMax)
 	}
 }
 

@@ -212,7 +212,7 @@ func TestNewRequestDropsHopByHopHeaders(t *testing.T) {
 	ev.Header = dropped.Clone()
 	ev.Header.Set("X-Keep", "yes")
 	w := NewWorker(newFakeQueue(), testDestination("http://127.0.0.1:1/"), "c", nil, nil, nil)
-	req, err := w.newRequest(context.Background(), store.Delivery{Event: ev, Attempts: 1}, 1)
+	req, err := w.newRequest(context.Background(), store.Delivery{Event: ev, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestRetryAfter(t *testing.T) {
 			q := newFakeQueue()
 			q.add(srv.URL, testEvent("evt_ra"))
 			d := testDestination(srv.URL)
-			d.BackoffMin, d.BackoffMax = 10*time.Millisecond, time.Hour
+			d.BackoffMin, d.BackoffMax, d.MaxAge = 10*time.Millisecond, time.Hour, 24*time.Hour
 			h := newHarness(t, q, d)
 			before := time.Now()
 			h.start(t)
@@ -344,7 +344,7 @@ func TestDeadLetters(t *testing.T) {
 	cases := []struct {
 		name         string
 		maxAttempts  int
-		receivedAgo  time.Duration
+		receivedAgo  time.Duration // < 0: ReceivedAt unknown (zero)
 		maxAge       time.Duration
 		wantAttempts int
 	}{
@@ -352,6 +352,7 @@ func TestDeadLetters(t *testing.T) {
 		{"max attempts 1", 1, 0, time.Hour, 1},
 		{"max age already passed: one attempt", 10, 2 * time.Hour, time.Hour, 1},
 		{"max age passes while retrying", 1000, 0, 30 * time.Millisecond, -1},
+		{"unknown age: max attempts only", 2, -1, time.Nanosecond, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -364,6 +365,9 @@ func TestDeadLetters(t *testing.T) {
 			q := newFakeQueue()
 			ev := testEvent("evt_dead")
 			ev.ReceivedAt = time.Now().Add(-c.receivedAgo)
+			if c.receivedAgo < 0 {
+				ev.ReceivedAt = time.Time{}
+			}
 			q.add(srv.URL, ev)
 			d := testDestination(srv.URL)
 			d.MaxAttempts, d.MaxAge = c.maxAttempts, c.maxAge
@@ -488,10 +492,16 @@ func TestCancelLetsInFlightDeliveryFinish(t *testing.T) {
 }
 
 func TestHungDestinationBoundedByTimeout(t *testing.T) {
+	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // hangs until the client gives up
+		_, _ = io.ReadAll(r.Body) // so that the server notices the client leaving
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	defer srv.Close()
+	defer close(stop)
 	q := newFakeQueue()
 	q.add(srv.URL, testEvent("evt_hung"))
 	d := testDestination(srv.URL)

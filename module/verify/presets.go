@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +22,10 @@ const (
 	kindContentful             // HMAC over a canonical request
 	kindToken                  // shared token in a header or query parameter
 	kindBasic                  // HTTP basic auth
+	kindMailgun                // HMAC of timestamp+token, all in the JSON body
+	kindJWTBody                // HS256 JWT whose claims equal the JSON body
+	kindSNS                    // AWS SNS: RSA over the canonical message
+	kindOIDC                   // Google-signed OIDC token (Pub/Sub push)
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -35,6 +40,7 @@ const (
 type preset struct {
 	Name   string
 	Source string // where the scheme is documented
+	Proof  string // how the tests prove it (PresetDoc.Proof)
 	Kind   kind
 
 	Header    string // signature header
@@ -46,6 +52,7 @@ type preset struct {
 	Key       keyFormat
 
 	TimestampHeader string
+	TimestampField  string // JSON body path of a timestamp signed with the body
 	TimestampFormat string
 	Tolerance       time.Duration // documented window; 0 when none
 
@@ -74,10 +81,21 @@ var genericHMAC = []string{optHeader, optAlgorithm, optEncoding, optPrefix, optS
 
 const minute = time.Minute
 
+// How a preset is proven in the tests (PresetDoc.Proof).
+const (
+	proofSDK    = "SDK vector"
+	proofDocs   = "docs vector"
+	proofS14    = "independent vector (python3 hmac = openssl; PROVIDERS.md §14)"
+	proofPython = "independent vector (python3 hmac, constant in the test)"
+	proofGo     = "round trip (signed with Go's crypto in the test from the documented formula)"
+	proofToken  = "token comparison (no signature to vector)"
+)
+
 var presets = []preset{
 	{
 		Name:   "standard",
 		Source: "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
@@ -86,48 +104,186 @@ var presets = []preset{
 	{
 		Name:   "svix",
 		Source: "https://docs.svix.com/receiving/verifying-payloads/how-manual",
+		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"svix-id"},
 	},
 	{
+		// Clerk delivers through Svix.
+		Name:   "clerk",
+		Source: "https://clerk.com/docs/webhooks/verify-webhooks (Svix headers)",
+		Proof:  proofSDK + " (svix)",
+		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
+		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDHeaders: []string{"svix-id"},
+	},
+	{
+		// Resend delivers through Svix.
+		Name:   "resend",
+		Source: "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests (Svix headers)",
+		Proof:  proofSDK + " (svix)",
+		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
+		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDHeaders: []string{"svix-id"},
+	},
+	{
+		Name:   "openai",
+		Source: "https://platform.openai.com/docs/guides/webhooks (Standard Webhooks)",
+		Proof:  proofSDK + " (standardwebhooks)",
+		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
+		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDHeaders: []string{"webhook-id"},
+	},
+	{
+		// GitLab's signing token (feature flag webhook_signing_token) is
+		// Standard Webhooks with webhook-id = Idempotency-Key. Classic
+		// webhooks send only X-Gitlab-Token: see preset gitlab.
+		Name:   "gitlab-signed",
+		Source: "https://gitlab.com/gitlab-org/gitlab/-/merge_requests/230944 (Standard Webhooks)",
+		Proof:  proofSDK + " (standardwebhooks)",
+		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
+		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDHeaders: []string{"webhook-id"},
+	},
+	{
 		Name:   "stripe",
 		Source: "https://docs.stripe.com/webhooks#verify-manually",
+		Proof:  proofSDK + " (stripe generateTestHeaderString)",
 		Kind:   kindHMAC, Header: "Stripe-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
 		IDFields: []string{"id"},
 	},
 	{
+		// Calendly documents a 3 min window.
+		Name:   "calendly",
+		Source: "https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "Calendly-Webhook-Signature", List: kvList(',', "t", "v1"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix", Tolerance: 3 * minute,
+		IDFields: []string{"event", "payload.uri", "created_at"},
+	},
+	{
 		Name:   "github",
 		Source: "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries",
+		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders: []string{"X-GitHub-Delivery"},
+	},
+	{
+		// Gitea and Forgejo send the bare hex HMAC.
+		Name:   "gitea",
+		Source: "https://docs.gitea.com/usage/webhooks (X-Gitea-Signature)",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Gitea-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDHeaders: []string{"X-Gitea-Delivery"},
+	},
+	{
+		// Bitbucket Cloud (2023) and Data Center send sha256= in the
+		// header GitHub uses for SHA-1.
+		Name:   "bitbucket",
+		Source: "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/ (Secure webhooks); https://bitbucket.org/blog/enhanced-webhook-security",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDHeaders: []string{"X-Request-UUID", "X-Request-Id"},
+	},
+	{
+		// Meta (Facebook, Instagram, WhatsApp Cloud API) signs with the
+		// app secret; the GET hub.challenge handshake is separate.
+		Name:   "facebook",
+		Source: "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+	},
+	{
+		Name:   "notion",
+		Source: "https://developers.notion.com/reference/webhooks#validating-event-payloads",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Notion-Signature", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields: []string{"id"},
+	},
+	{
+		// The secret is the X-Hook-Secret of the subscription handshake.
+		Name:   "asana",
+		Source: "https://developers.asana.com/docs/webhooks-guide#security",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hook-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 	},
 	{
 		// event_id exists for Events API JSON; slash commands and
 		// interactivity are form posts without one.
 		Name:   "slack",
 		Source: "https://docs.slack.dev/authentication/verifying-requests-from-slack",
+		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Slack-Signature", Prefix: "v0=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-Slack-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"event_id"},
 	},
 	{
+		// Zoom mandates no window; 5 min as Slack, whose scheme it copies.
+		Name:   "zoom",
+		Source: "https://developers.zoom.us/docs/api/webhooks/#verify-with-zooms-header",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "x-zm-signature", Prefix: "v0=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
+		TimestampHeader: "x-zm-request-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields: []string{"event", "event_ts"},
+	},
+	{
+		Name:   "frameio",
+		Source: "https://developer.frame.io/docs/automations-webhooks/webhooks-overview#security-and-verification",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Frameio-Signature", Prefix: "v0=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
+		TimestampHeader: "X-Frameio-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields: []string{"type", "resource.id"},
+	},
+	{
 		// Event-Id is the same across subscriptions; Webhook-Id (per
 		// delivery) is the fallback for older API versions.
 		Name:   "shopify",
 		Source: "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook-to-ensure-its-coming-from-shopify",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Shopify-Hmac-Sha256",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
 		IDHeaders: []string{"X-Shopify-Event-Id", "X-Shopify-Webhook-Id"},
 	},
 	{
+		// The body lists events (no single id); the secret is the webhook
+		// key, also used for the Intent to Receive check.
+		Name:   "xero",
+		Source: "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/#signature",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "x-xero-signature",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+	},
+	{
+		// With several Connect keys DocuSign sends X-DocuSign-Signature-1..N,
+		// one per key; the first is checked against every configured secret.
+		Name:   "docusign",
+		Source: "https://developers.docusign.com/platform/webhooks/connect/validate/",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-DocuSign-Signature-1",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+	},
+	{
 		Name:   "twilio",
 		Source: "https://www.twilio.com/docs/usage/webhooks/webhooks-security; twilio-node lib/webhooks/webhooks.ts",
+		Proof:  proofSDK,
 		Kind:   kindTwilio, Header: "X-Twilio-Signature", Algorithm: "sha1", Encoding: "base64",
 		IDHeaders: []string{"I-Twilio-Idempotency-Token"},
 	},
@@ -135,6 +291,7 @@ var presets = []preset{
 		// The SDK only rejects old timestamps; we also reject future ones.
 		Name:   "mux",
 		Source: "https://www.mux.com/docs/core/verify-webhook-signatures; mux-node-sdk src/resources/webhooks.ts",
+		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "Mux-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
@@ -146,6 +303,7 @@ var presets = []preset{
 		// SDK's default valid_for. Cloudinary has no event id.
 		Name:   "cloudinary",
 		Source: "https://cloudinary.com/documentation/notifications#verifying_notification_signatures; cloudinary_npm lib/utils/index.js",
+		Proof:  proofSDK,
 		Kind:   kindHash, Header: "X-Cld-Signature",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}{timestamp}{secret}",
 		TimestampHeader: "X-Cld-Timestamp", TimestampFormat: "unix", Tolerance: 7200 * time.Second,
@@ -156,6 +314,7 @@ var presets = []preset{
 		// the body or `dedupe json sys.id`.
 		Name:   "contentful",
 		Source: "https://www.contentful.com/developers/docs/webhooks/request-verification/; node-apps-toolkit src/requests/sign-request.ts",
+		Proof:  proofSDK + " (node-apps-toolkit signRequest)",
 		Kind:   kindContentful, Header: "x-contentful-signature", Algorithm: "sha256", Encoding: "hex",
 		TimestampHeader: "x-contentful-timestamp", TimestampFormat: "unix_ms", Tolerance: 30 * time.Second,
 	},
@@ -165,14 +324,25 @@ var presets = []preset{
 		// outlives every token it guards.
 		Name:   "livekit",
 		Source: "https://docs.livekit.io/home/server/webhooks/; livekit/protocol webhook/verifier.go",
+		Proof:  proofGo,
 		Kind:   kindJWT, Header: "Authorization", Tolerance: 5 * minute,
 		IDFields: []string{"id"},
+	},
+	{
+		// Only the HS256 signature and the claims = body equality are
+		// checked: JW Player signs no delivery time of its own.
+		Name:   "jwplayer",
+		Source: "https://docs.jwplayer.com/platform/reference/webhooks-overview (verify the authenticity of a webhook)",
+		Proof:  proofGo + " (golang-jwt)",
+		Kind:   kindJWTBody, Header: "Authorization",
+		IDFields: []string{"webhook_id", "event", "media_id", "event_time"},
 	},
 	{
 		// Discord mandates no window; 5 min matches the other timestamped
 		// presets and tolerates ordinary clock skew.
 		Name:   "discord",
 		Source: "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers",
+		Proof:  "independent vector (discord-interactions verifyKey = python3 cryptography)",
 		Kind:   kindEd25519, Header: "X-Signature-Ed25519", Encoding: "hex", Signed: "{timestamp}{body}",
 		TimestampHeader: "X-Signature-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"id"},
@@ -182,6 +352,7 @@ var presets = []preset{
 		// body is an array of events (each with sg_event_id): no single id.
 		Name:   "sendgrid",
 		Source: "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features; sendgrid-nodejs packages/eventwebhook",
+		Proof:  proofSDK,
 		Kind:   kindECDSA, Header: "X-Twilio-Email-Event-Webhook-Signature", Encoding: "base64",
 		Signed: "{timestamp}{body}", TimestampHeader: "X-Twilio-Email-Event-Webhook-Timestamp",
 		TimestampFormat: "unix", Tolerance: 10 * minute,
@@ -192,6 +363,7 @@ var presets = []preset{
 		// differ by type (edit, serve), hence the id "<id>:<type>".
 		Name:   "shotstack",
 		Source: "https://github.com/shotstack/documentation docs/architecting-an-application/webhooks.md",
+		Proof:  proofToken,
 		Kind:   kindToken, Query: "token",
 		IDFields: []string{"id", "type"},
 		Takes:    []string{optHeader, optQuery, optPrefix},
@@ -199,6 +371,7 @@ var presets = []preset{
 	{
 		Name:   "paddle",
 		Source: "https://developer.paddle.com/webhooks/signature-verification; paddle-node-sdk src/notifications/helpers/webhooks-validator.ts",
+		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "Paddle-Signature", List: kvList(';', "ts", "h1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}:{body}",
 		TimestampFormat: "unix", Tolerance: 5 * time.Second,
@@ -208,13 +381,35 @@ var presets = []preset{
 		// Signs the notification URL: set `url` when TLS ends before Caddy.
 		Name:   "square",
 		Source: "https://developer.squareup.com/docs/webhooks/step3validate",
+		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "x-square-hmacsha256-signature",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{url}{body}",
 		IDFields: []string{"event_id"},
 	},
 	{
+		// Signs the body followed by the callback URL given when the
+		// webhook was created: set `url` when it differs from the request's.
+		Name:   "trello",
+		Source: "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-Trello-Webhook",
+		Algorithm: "sha1", Encoding: "base64", Signed: "{body}{url}",
+		IDFields: []string{"action.id"},
+	},
+	{
+		// v3 signature. HubSpot decodes a few percent-escapes of the URI
+		// before signing; URLs without them (the usual case) match as sent.
+		Name:   "hubspot",
+		Source: "https://developers.hubspot.com/docs/api/webhooks/validating-requests#validate-the-v3-request-signature",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-HubSpot-Signature-v3",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{method}{url}{body}{timestamp}",
+		TimestampHeader: "X-HubSpot-Request-Timestamp", TimestampFormat: "unix_ms", Tolerance: 5 * minute,
+	},
+	{
 		Name:   "twitch",
 		Source: "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "Twitch-Eventsub-Message-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{id}{timestamp}{body}",
 		TimestampHeader: "Twitch-Eventsub-Message-Timestamp", TimestampFormat: "rfc3339", Tolerance: 10 * minute,
@@ -223,6 +418,7 @@ var presets = []preset{
 	{
 		Name:   "intercom",
 		Source: "https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha1=",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"id"},
@@ -230,6 +426,7 @@ var presets = []preset{
 	{
 		Name:   "typeform",
 		Source: "https://www.typeform.com/developers/webhooks/secure-your-webhooks/",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "Typeform-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
 		IDFields: []string{"event_id"},
@@ -238,36 +435,132 @@ var presets = []preset{
 		// X-Api-Video-WebhookID names the subscription, not the event.
 		Name:   "apivideo",
 		Source: "https://docs.api.video/reference/create-and-manage-webhooks",
+		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Api-Video-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+	},
+	{
+		// Keyed by the library's Read-Only API key.
+		Name:   "bunny",
+		Source: "https://docs.bunny.net/docs/stream-webhook (X-BunnyStream-Signature)",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-BunnyStream-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields: []string{"VideoGuid", "Status"},
+	},
+	{
+		Name:   "wistia",
+		Source: "https://docs.wistia.com/docs/webhooks#request-signing",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Wistia-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields: []string{"hook.uuid"},
+	},
+	{
+		// Notifications name accounts only: nothing to dedupe on.
+		Name:   "dropbox",
+		Source: "https://www.dropbox.com/developers/reference/webhooks#notifications",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Dropbox-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+	},
+	{
+		// Sentry-Hook-Timestamp is not signed, so it proves nothing.
+		Name:   "sentry",
+		Source: "https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#sentry-hook-signature",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "Sentry-Hook-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDHeaders: []string{"Request-ID"},
+	},
+	{
+		// Vercel signs with SHA-1 (the integration's client secret, or the
+		// account webhook's secret).
+		Name:   "vercel",
+		Source: "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "x-vercel-signature",
+		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
+		IDFields: []string{"id"},
+	},
+	{
+		// The signed body carries webhookTimestamp (ms); linear-timestamp
+		// (unsigned) is the fallback the SDK also reads. ±60 s as the SDK.
+		Name:   "linear",
+		Source: "https://linear.app/developers/webhooks#securing-webhooks; @linear/sdk src/webhooks/client.ts",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "Linear-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		TimestampField: "webhookTimestamp", TimestampHeader: "linear-timestamp",
+		TimestampFormat: "unix_ms", Tolerance: 60 * time.Second,
+		IDHeaders: []string{"Linear-Delivery"},
+	},
+	{
+		// The signature is in the JSON body and covers only timestamp and
+		// token, not the event; the token is the nonce. Mailgun mandates no
+		// window; 5 min as the other timestamped presets.
+		Name:   "mailgun",
+		Source: "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks",
+		Proof:  proofS14,
+		Kind:   kindMailgun, Algorithm: "sha256", Encoding: "hex", Tolerance: 5 * minute,
+		IDFields: []string{"event-data.id"},
+	},
+	{
+		// Retries resend the originally signed message, so its Timestamp is
+		// not windowed; MessageId (stable across retries) stops replays.
+		Name:     "sns",
+		Source:   "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
+		Proof:    proofGo + " (own CA and cert over a local TLS server)",
+		Kind:     kindSNS,
+		IDFields: []string{"MessageId"},
+	},
+	{
+		// Google mints the token per push and may reuse it, so it is no
+		// nonce; its exp bounds replays, message.messageId dedupes.
+		Name:   "pubsub",
+		Source: "https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions",
+		Proof:  proofGo + " (RS256 token, JWKS from a local TLS server)",
+		Kind:   kindOIDC, Header: "Authorization",
+		IDFields: []string{"message.messageId"},
 	},
 	{
 		// Classic GitLab webhooks send the secret itself; Idempotency-Key
 		// (GitLab >= 17.4) is stable across retries.
 		Name:   "gitlab",
 		Source: "https://docs.gitlab.com/user/project/integrations/webhooks/#validate-requests-with-a-secret-token",
+		Proof:  proofToken,
 		Kind:   kindToken, Header: "X-Gitlab-Token",
 		IDHeaders: []string{"Idempotency-Key", "X-Gitlab-Event-UUID"},
 	},
 	{
-		Name: "hmac", Source: "generic: configured by the block",
+		// Event hooks send the configured secret in the configured header
+		// (Authorization by default).
+		Name:   "okta",
+		Source: "https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request (authentication field)",
+		Proof:  proofToken,
+		Kind:   kindToken, Header: "Authorization",
+		IDFields: []string{"eventId"},
+		Takes:    []string{optHeader},
+	},
+	{
+		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
 		Takes:     genericHMAC,
 	},
 	{
-		Name: "rsa", Source: "generic: RSA PKCS#1 v1.5 (as AWS SNS uses), configured by the block",
+		Name: "rsa", Source: "generic: RSA PKCS#1 v1.5 (as AWS SNS uses), configured by the block", Proof: proofGo,
 		Kind: kindRSA, Algorithm: "sha256", Encoding: "base64", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
 		Takes:     genericHMAC,
 	},
 	{
-		Name: "token", Source: "generic: a shared token compared in constant time",
+		Name: "token", Source: "generic: a shared token compared in constant time", Proof: proofToken,
 		Kind:  kindToken,
 		Takes: []string{optHeader, optQuery, optPrefix, optIDHeader},
 	},
 	{
-		Name: "basic", Source: "RFC 7617; the secret is user:password",
+		Name: "basic", Source: "RFC 7617; the secret is user:password", Proof: proofToken,
 		Kind: kindBasic, Header: "Authorization",
 		Takes: []string{optIDHeader},
 	},
@@ -303,13 +596,13 @@ func (p *preset) apply(o Options) error {
 		if f.val == "" {
 			continue
 		}
-		if !contains(p.Takes, f.name) {
+		if !slices.Contains(p.Takes, f.name) {
 			return fmt.Errorf("provider %s does not take `%s` (it takes: %s)", p.Name, f.name, takes(p.Takes))
 		}
 		*f.dst = f.val
 	}
 	if o.IDHeader != "" {
-		if !contains(p.Takes, optIDHeader) {
+		if !slices.Contains(p.Takes, optIDHeader) {
 			return fmt.Errorf("provider %s does not take `%s` (it takes: %s)", p.Name, optIDHeader, takes(p.Takes))
 		}
 		p.IDHeaders = []string{o.IDHeader}
@@ -319,15 +612,6 @@ func (p *preset) apply(o Options) error {
 		p.Query = ""
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func takes(list []string) string {
@@ -367,6 +651,18 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 		return s, false, err
 	case kindBasic:
 		s, err := newBasicScheme(o.Secrets)
+		return s, false, err
+	case kindMailgun:
+		s, err := newMailgunScheme(p, o.Secrets)
+		return s, true, err
+	case kindJWTBody:
+		s, err := newJWTBodyScheme(p, o.Secrets)
+		return s, false, err
+	case kindSNS:
+		s, err := newSNSScheme(o)
+		return s, false, err
+	case kindOIDC:
+		s, err := newOIDCScheme(p, o)
 		return s, false, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)

@@ -140,7 +140,7 @@ func (s *asymScheme) check(r *Request, _ time.Time) (time.Time, string, error) {
 	if !ok {
 		return time.Time{}, "", errMalformed
 	}
-	v := signedVars{body: r.Body, url: r.URL, header: r.Header}
+	v := signedVars{body: r.Body, url: r.URL, method: r.Method, header: r.Header}
 	var ts time.Time
 	if s.tsHeader != "" {
 		if v.timestamp = headerValue(r.Header, s.tsHeader); v.timestamp == "" {

@@ -26,6 +26,7 @@ type macScheme struct {
 	encoding string
 	tmpl     template
 	tsHeader string // canonical; "" when the timestamp is in the list or absent
+	tsField  string // JSON body path of a timestamp the body signature covers
 	tsFormat string
 	idHeader string // canonical; the {id} of the template
 	size     int    // MAC length in bytes
@@ -122,6 +123,15 @@ func newMACScheme(p *preset, secrets []string) (*macScheme, error) {
 // unsigned timestamp proves nothing and would give replay protection false
 // confidence.
 func (s *macScheme) setTimestamp(p *preset) error {
+	if p.TimestampField != "" {
+		// The body is signed, so is any field of it; the header, when
+		// set, is only the fallback for bodies without the field.
+		s.tsField = p.TimestampField
+		if p.TimestampHeader != "" {
+			s.tsHeader = textproto.CanonicalMIMEHeaderKey(p.TimestampHeader)
+		}
+		return checkTimestampFormat(p.TimestampFormat)
+	}
 	hasTS := p.List.carriesTimestamp() || p.TimestampHeader != ""
 	signed := s.tmpl.uses(partTimestamp)
 	switch {
@@ -150,7 +160,7 @@ func macKeyBytes(f keyFormat, secret string) ([]byte, error) {
 	return key, nil
 }
 
-func (s *macScheme) signsTimestamp() bool { return s.tmpl.uses(partTimestamp) }
+func (s *macScheme) signsTimestamp() bool { return s.tsField != "" || s.tmpl.uses(partTimestamp) }
 
 func headerValue(h http.Header, canonicalKey string) string {
 	if v := h[canonicalKey]; len(v) > 0 {
@@ -168,10 +178,13 @@ func (s *macScheme) check(r *Request, _ time.Time) (time.Time, string, error) {
 	if !ok {
 		return time.Time{}, "", errMalformed
 	}
-	v := signedVars{body: r.Body, url: r.URL, header: r.Header, timestamp: sh.ts}
+	v := signedVars{body: r.Body, url: r.URL, method: r.Method, header: r.Header, timestamp: sh.ts}
 	var ts time.Time
 	if s.signsTimestamp() {
-		if s.tsHeader != "" {
+		if s.tsField != "" {
+			v.timestamp, _ = JSONField(r.Body, s.tsField)
+		}
+		if v.timestamp == "" && s.tsHeader != "" {
 			v.timestamp = headerValue(r.Header, s.tsHeader)
 		}
 		if v.timestamp == "" {

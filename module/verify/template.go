@@ -16,6 +16,7 @@ const (
 	partTimestamp
 	partID
 	partURL
+	partMethod
 	partHeader
 	partSecret // plain-hash schemes only (Cloudinary appends its secret)
 )
@@ -36,6 +37,7 @@ type signedVars struct {
 	timestamp string
 	id        string
 	url       string
+	method    string
 	secret    string
 	header    http.Header
 }
@@ -66,12 +68,14 @@ func parseTemplate(s string, allowSecret bool) (template, error) {
 			t = append(t, part{kind: partID})
 		case name == "url":
 			t = append(t, part{kind: partURL})
+		case name == "method":
+			t = append(t, part{kind: partMethod})
 		case name == "secret" && allowSecret:
 			t = append(t, part{kind: partSecret})
 		case strings.HasPrefix(name, "header.") && len(name) > len("header."):
 			t = append(t, part{kind: partHeader, header: textproto.CanonicalMIMEHeaderKey(name[len("header."):])})
 		default:
-			return nil, fmt.Errorf("`signed` template has unknown placeholder {%s}; use {body} {timestamp} {id} {url} {header.Name}", name)
+			return nil, fmt.Errorf("`signed` template has unknown placeholder {%s}; use {body} {timestamp} {id} {url} {method} {header.Name}", name)
 		}
 	}
 	if !t.uses(partBody) {
@@ -104,6 +108,8 @@ func (t template) write(w hash.Hash, v *signedVars, scratch *[]byte) {
 			writeString(w, v.id, scratch)
 		case partURL:
 			writeString(w, v.url, scratch)
+		case partMethod:
+			writeString(w, v.method, scratch)
 		case partSecret:
 			writeString(w, v.secret, scratch)
 		case partHeader:
@@ -129,6 +135,8 @@ func (t template) appendTo(dst []byte, v *signedVars) []byte {
 			dst = append(dst, v.id...)
 		case partURL:
 			dst = append(dst, v.url...)
+		case partMethod:
+			dst = append(dst, v.method...)
 		case partSecret:
 			dst = append(dst, v.secret...)
 		case partHeader:

@@ -75,6 +75,26 @@ type Options struct {
 	TimestampHeader string
 	TimestampFormat string // unix|unix_ms|rfc3339
 	IDHeader        string
+
+	// SNSHost is a regexp that the host of an SNS SubscribeURL and of its
+	// SigningCertURL must match (e.g. LocalStack's); "" means
+	// sns.<region>.amazonaws.com[.cn].
+	SNSHost string
+	// TopicARNs are the SNS topics accepted (provider sns); empty accepts
+	// any topic, i.e. anyone's AWS account can reach the endpoint.
+	TopicARNs []string
+
+	// Google Pub/Sub push (provider pubsub): the OIDC token's expected
+	// audience ("" means the request URL), the push subscription's service
+	// account (required), and where Google's signing keys are published
+	// ("" means https://www.googleapis.com/oauth2/v3/certs).
+	Audience string
+	Email    string
+	JWKSURL  string
+
+	// HTTPClient fetches SNS certificates and JWKS (providers sns, pubsub);
+	// nil means a client with a 10 s timeout. Tests inject their own.
+	HTTPClient *http.Client
 }
 
 // scheme is one way of checking a signature. check returns the signed
@@ -90,6 +110,7 @@ type Verifier struct {
 	tolerance time.Duration
 	signsTS   bool
 	ids       eventID
+	handshake handshakeConfig
 }
 
 // New builds the Verifier for a provider (see Providers) from its options.
@@ -107,7 +128,11 @@ func New(provider string, o Options) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
-	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields)}
+	hs, err := newHandshakeConfig(&p, o)
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+	}
+	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs}
 	if signsTS {
 		v.tolerance = p.Tolerance
 		if o.Tolerance != nil {

@@ -69,6 +69,9 @@ func TestTamperedBody(t *testing.T) {
 		t.Run(vec.name, func(t *testing.T) {
 			r := vec.request()
 			r.Body = append(r.Body, ' ')
+			if vec.tampered != "" {
+				r.Body = []byte(vec.tampered)
+			}
 			_, err := mustNew(t, vec.provider, vec.opts).Verify(r)
 			wantErr(t, err, ErrInvalidSignature)
 		})
@@ -108,9 +111,12 @@ func TestMissingHeader(t *testing.T) {
 	for _, vec := range vectors() {
 		t.Run(vec.name, func(t *testing.T) {
 			r := vec.request()
-			if vec.sigHdr != "" {
+			switch {
+			case vec.unsigned != "":
+				r.Body = []byte(vec.unsigned)
+			case vec.sigHdr != "":
 				r.Header.Del(vec.sigHdr)
-			} else {
+			default:
 				r.URL = "https://hooks.example.com/shotstack"
 			}
 			_, err := mustNew(t, vec.provider, vec.opts).Verify(r)
@@ -305,6 +311,9 @@ func TestEveryPresetHasAVectorAndASource(t *testing.T) {
 		}
 		if p.Source == "" {
 			t.Errorf("preset %s has no documented source", p.Name)
+		}
+		if p.Proof == "" {
+			t.Errorf("preset %s does not say how it is proven", p.Name)
 		}
 	}
 }

@@ -208,7 +208,10 @@ func (r report) details() []string {
 }
 
 func (r report) terminal() string {
-	rows := append([][]string{tableHeader}, r.rows()...)
+	var rows [][]string
+	if len(r.outcomes) > 0 {
+		rows = append([][]string{tableHeader}, r.rows()...)
+	}
 	widths := make([]int, len(tableHeader))
 	for _, row := range rows {
 		for i, c := range row {
@@ -245,12 +248,14 @@ func (r report) markdown() string {
 	}
 	fmt.Fprintf(&sb, "- Flags: `%s`\n\n", flags)
 
-	sb.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
-	sb.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
-	for _, row := range r.rows() {
-		sb.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	if len(r.outcomes) > 0 {
+		sb.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
+		sb.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
+		for _, row := range r.rows() {
+			sb.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		}
+		sb.WriteString("\n")
 	}
-	sb.WriteString("\n")
 	for _, l := range r.details() {
 		if l == "" {
 			sb.WriteString("\n")

@@ -1,0 +1,162 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PresetDoc describes one provider preset, generated from the preset table
+// so that the documentation cannot drift from the code.
+type PresetDoc struct {
+	Provider  string
+	Scheme    string // kind and algorithm, with the signed content
+	Headers   string // where the signature (and timestamp) travel
+	Tolerance string // timestamp window, "–" when none is checked
+	DedupID   string // where the event id comes from, "–" when none
+	Source    string // the provider's documentation or SDK
+	Proof     string // how the tests prove the preset
+}
+
+// PresetDocs documents every preset, in Providers() order.
+func PresetDocs() []PresetDoc {
+	docs := make([]PresetDoc, 0, len(presets))
+	for _, name := range Providers() {
+		p, _ := presetByName(name)
+		docs = append(docs, PresetDoc{
+			Provider: p.Name, Scheme: p.schemeDoc(), Headers: p.headersDoc(),
+			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Source: p.Source, Proof: p.Proof,
+		})
+	}
+	return docs
+}
+
+// PresetTable renders PresetDocs as a Markdown table (the README's).
+func PresetTable() string {
+	var b strings.Builder
+	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Source | Proof |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, d := range PresetDocs() {
+		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Source, d.Proof}
+		for i, c := range cells {
+			cells[i] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+func code(s string) string { return "`" + s + "`" }
+
+func (p *preset) schemeDoc() string {
+	alg := strings.ToUpper(p.Algorithm)
+	signed := ""
+	if p.Signed != "" {
+		signed = " of " + code(p.Signed)
+	}
+	switch p.Kind {
+	case kindHMAC:
+		key := ""
+		if p.Key == keyWhsec {
+			key = ", whsec_ key"
+		}
+		return fmt.Sprintf("HMAC-%s %s%s%s", alg, p.Encoding, signed, key)
+	case kindHash:
+		return fmt.Sprintf("%s %s%s (plain hash)", alg, p.Encoding, signed)
+	case kindEd25519:
+		return "Ed25519 " + p.Encoding + signed
+	case kindECDSA:
+		return "ECDSA P-256 SHA-256 " + p.Encoding + signed
+	case kindRSA:
+		return "RSA PKCS#1 v1.5 " + alg + " " + p.Encoding + signed
+	case kindJWT:
+		return "JWT HS256 (iss = API key), claim sha256 = base64 SHA-256 of the body"
+	case kindTwilio:
+		return "HMAC-SHA1 base64 of URL + sorted form params (JSON: bodySHA256 query)"
+	case kindContentful:
+		return "HMAC-SHA256 hex of the canonical request"
+	case kindToken:
+		return "shared token, constant-time compare"
+	case kindBasic:
+		return "HTTP basic auth"
+	case kindMailgun:
+		return "HMAC-SHA256 hex of " + code("{timestamp}{token}") + " (body not signed)"
+	case kindJWTBody:
+		return "JWT HS256 whose claims equal the JSON body"
+	case kindSNS:
+		return "RSA SHA1 (v1) / SHA256 (v2) of the canonical message, cert from SigningCertURL"
+	case kindOIDC:
+		return "Google OIDC JWT RS256 (JWKS); iss, aud, email, email_verified, exp"
+	}
+	return ""
+}
+
+func (p *preset) headersDoc() string {
+	var parts []string
+	switch {
+	case p.Kind == kindMailgun:
+		parts = append(parts, "body "+code("signature.{timestamp,token,signature}"))
+	case p.Kind == kindSNS:
+		parts = append(parts, "body "+code("Signature")+", "+code("SigningCertURL"))
+	case p.Kind == kindContentful:
+		parts = append(parts, code(p.Header), code(contentfulSignedHeaders))
+	case p.Kind == kindJWTBody || p.Kind == kindOIDC:
+		parts = append(parts, code(p.Header+": Bearer"))
+	case p.Header != "":
+		h := code(p.Header)
+		switch {
+		case p.List.carriesTimestamp():
+			h += fmt.Sprintf(" (%s=…%c%s=…)", p.List.tsKey, p.List.sep, p.List.sigKey)
+		case p.Prefix != "":
+			h += " (" + code(p.Prefix) + ")"
+		}
+		parts = append(parts, h)
+	case p.Query != "":
+		parts = append(parts, code("?"+p.Query+"="))
+	default:
+		parts = append(parts, "configured")
+	}
+	if p.TimestampField != "" {
+		parts = append(parts, "body "+code(p.TimestampField))
+	}
+	if p.TimestampHeader != "" {
+		parts = append(parts, code(p.TimestampHeader))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (p *preset) toleranceDoc() string {
+	switch {
+	case p.Kind == kindOIDC:
+		return "token exp"
+	case p.Tolerance == 0:
+		return "–"
+	case len(p.Takes) > 0 && p.Signed == "{body}" && p.TimestampHeader == "":
+		return fmtDuration(p.Tolerance) + " (if a timestamp is configured)"
+	}
+	return fmtDuration(p.Tolerance)
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d h", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	}
+	return fmt.Sprintf("%d s", d/time.Second)
+}
+
+func (p *preset) dedupDoc() string {
+	var parts []string
+	for _, h := range p.IDHeaders {
+		parts = append(parts, "header "+code(h))
+	}
+	if len(p.IDFields) > 0 {
+		parts = append(parts, "body "+code(strings.Join(p.IDFields, "+")))
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, ", else ")
+}

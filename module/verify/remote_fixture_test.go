@@ -1,0 +1,189 @@
+package verify
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// remoteFixture is a local TLS server standing in for AWS SNS (signing
+// certificates) and Google (JWKS), with keys made for the tests. The tests
+// never reach the network.
+type remoteFixture struct {
+	srv *httptest.Server
+	// SNS: certPEM is served at certURL; otherPEM is the same URL's
+	// content as the wrong-key client sees it.
+	snsKey            *rsa.PrivateKey
+	certPEM, otherPEM []byte
+	certURL           string
+	// Pub/Sub: googleKey signs the tokens (kid "k1"); the JWKS at
+	// jwksURL publishes it, the one at otherJWKSURL another key as "k1".
+	googleKey             *rsa.PrivateKey
+	jwksURL, otherJWKSURL string
+	jwksHits              int
+	mu                    sync.Mutex
+}
+
+const (
+	testSNSHost     = `127\.0\.0\.1:\d+`
+	testTopic       = "arn:aws:sns:us-east-1:123456789012:uploads"
+	testPushAccount = "push@project.iam.gserviceaccount.com"
+	testPushURL     = "https://hooks.example.com/hook"
+)
+
+var fixture = sync.OnceValue(newRemoteFixture)
+
+func selfSigned(k *rsa.PrivateKey) []byte {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sns.us-east-1.amazonaws.com"},
+		NotBefore: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func jwks(k *rsa.PrivateKey) []byte {
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func newRemoteFixture() *remoteFixture {
+	f := &remoteFixture{snsKey: mustRSA(), googleKey: mustRSA()}
+	f.certPEM, f.otherPEM = selfSigned(f.snsKey), selfSigned(otherRSA)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/SimpleNotificationService-test.pem", func(w http.ResponseWriter, _ *http.Request) { w.Write(f.certPEM) })
+	mux.HandleFunc("/oauth2/v3/certs", func(w http.ResponseWriter, _ *http.Request) {
+		f.mu.Lock()
+		f.jwksHits++
+		f.mu.Unlock()
+		w.Write(jwks(f.googleKey))
+	})
+	mux.HandleFunc("/other/certs", func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks(otherRSA)) })
+	f.srv = httptest.NewTLSServer(mux)
+	f.certURL = f.srv.URL + "/SimpleNotificationService-test.pem"
+	f.jwksURL = f.srv.URL + "/oauth2/v3/certs"
+	f.otherJWKSURL = f.srv.URL + "/other/certs"
+	return f
+}
+
+func (f *remoteFixture) hits() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.jwksHits
+}
+
+// roundTripFunc serves every request from a function: the wrong-key
+// client, which sees another certificate at the same URL.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func servingOnly(body []byte) *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(body)), Header: http.Header{}}, nil
+	})}
+}
+
+func (f *remoteFixture) snsOpts() Options {
+	return Options{HTTPClient: f.srv.Client(), SNSHost: testSNSHost}
+}
+
+func (f *remoteFixture) snsWrong() Options {
+	return Options{HTTPClient: servingOnly(f.otherPEM), SNSHost: testSNSHost}
+}
+
+func (f *remoteFixture) pubsubOpts() Options {
+	return Options{HTTPClient: f.srv.Client(), JWKSURL: f.jwksURL, Email: testPushAccount}
+}
+
+// snsSigned builds an SNS message body signed as the AWS documentation
+// describes, independently of the scheme's code: "Key\nValue\n" for the
+// type's fields in order, Subject only when present.
+func (f *remoteFixture) snsSigned(fields map[string]string, version string) string {
+	var order []string
+	switch fields["Type"] {
+	case "Notification":
+		order = []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"}
+	default:
+		order = []string{"Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"}
+	}
+	var canon bytes.Buffer
+	for _, k := range order {
+		if v, ok := fields[k]; ok {
+			canon.WriteString(k + "\n" + v + "\n")
+		}
+	}
+	var digest []byte
+	hash := crypto.SHA256
+	if version == "1" {
+		sum := sha1.Sum(canon.Bytes())
+		digest, hash = sum[:], crypto.SHA1
+	} else {
+		sum := sha256.Sum256(canon.Bytes())
+		digest = sum[:]
+	}
+	sig, err := rsa.SignPKCS1v15(rand.Reader, f.snsKey, hash, digest)
+	if err != nil {
+		panic(err)
+	}
+	msg := map[string]string{"SignatureVersion": version, "Signature": base64.StdEncoding.EncodeToString(sig),
+		"SigningCertURL": f.certURL, "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"}
+	for k, v := range fields {
+		msg[k] = v
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// googleToken mints a push token as Google would, with claims overridden.
+func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over jwt.MapClaims) string {
+	claims := jwt.MapClaims{
+		"iss": "https://accounts.google.com", "aud": testPushURL, "azp": "1234", "sub": "1234",
+		"email": testPushAccount, "email_verified": true,
+		"iat": 1700000000 - 10, "exp": 1700000000 + 3590,
+	}
+	for k, v := range over {
+		claims[k] = v
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	t.Header["kid"] = "k1"
+	s, err := t.SignedString(key)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func hs256(secret string, claims jwt.MapClaims) string {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
