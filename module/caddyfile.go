@@ -144,6 +144,13 @@ func parseVerify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		replay_ttl <duration>
 //		url <public url>
 //		on_store_error reject|allow
+//		verify_token <token>        # facebook: the subscription handshake
+//		topic_arn <arn>             # sns, repeatable: accepted topics
+//		sns_host <regexp>           # sns: allowed certificate/SubscribeURL host
+//		auto_confirm                # sns: confirm subscriptions
+//		audience <aud>              # pubsub: the token's audience
+//		email <service account>     # pubsub: the push subscription's account
+//		jwks_url <url>              # pubsub: Google's signing keys
 //		# provider hmac / token:
 //		header <name>
 //		query <name>
@@ -173,6 +180,8 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"header": &v.Header, "query": &v.Query, "algorithm": &v.Algorithm, "encoding": &v.Encoding,
 		"prefix": &v.Prefix, "signed": &v.Signed, "timestamp_header": &v.TimestampHeader,
 		"timestamp_format": &v.TimestampFormat, "id_header": &v.IDHeader,
+		"sns_host": &v.SNSHost, "audience": &v.Audience, "email": &v.Email, "jwks_url": &v.JWKSURL,
+		"verify_token": &v.VerifyToken,
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
@@ -189,6 +198,17 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			v.Secrets = append(v.Secrets, s)
+		case "topic_arn":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			v.TopicARNs = append(v.TopicARNs, s)
+		case "auto_confirm":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			v.AutoConfirm = true
 		case "public_key":
 			var s string
 			if !d.AllArgs(&s) {
@@ -236,7 +256,7 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // checkStatic builds the verifier at adapt time when no secret is a
 // placeholder, so that a missing or malformed secret names its line.
 func (v *Verify) checkStatic() error {
-	values := append(append([]string{v.APIKey}, v.Secrets...), v.PublicKeys...)
+	values := append(append([]string{v.APIKey, v.Email, v.Audience}, v.Secrets...), v.PublicKeys...)
 	for _, s := range values {
 		if strings.Contains(s, "{") {
 			return nil
@@ -244,6 +264,7 @@ func (v *Verify) checkStatic() error {
 	}
 	opts := verify.Options{
 		Secrets: v.Secrets, PublicKeys: v.PublicKeys, KeyID: v.APIKey,
+		TopicARNs: v.TopicARNs, SNSHost: v.SNSHost, Audience: v.Audience, Email: v.Email, JWKSURL: v.JWKSURL,
 		Header: v.Header, Query: v.Query, Algorithm: v.Algorithm, Encoding: v.Encoding,
 		Prefix: v.Prefix, Signed: v.Signed, TimestampHeader: v.TimestampHeader,
 		TimestampFormat: v.TimestampFormat, IDHeader: v.IDHeader,
@@ -317,11 +338,12 @@ func (f *Forward) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			f.Destinations = append(f.Destinations, urls...)
 		case "timeout", "max_age":
+			name := d.Val()
 			dur, err := durationArg(d)
 			if err != nil {
 				return err
 			}
-			if d.Val() == "timeout" {
+			if name == "timeout" {
 				f.Timeout = dur
 			} else {
 				f.MaxAge = dur

@@ -61,6 +61,20 @@ type Verify struct {
 	// OnStoreError is reject (default: 503) or allow (pass on unchecked).
 	OnStoreError string `json:"on_store_error,omitempty"`
 
+	// AWS SNS: the topics accepted (empty: any), the host pattern that
+	// SigningCertURL and SubscribeURL must match, and whether to confirm
+	// subscriptions by fetching SubscribeURL.
+	TopicARNs   []string `json:"topic_arns,omitempty"`
+	SNSHost     string   `json:"sns_host,omitempty"`
+	AutoConfirm bool     `json:"auto_confirm,omitempty"`
+	// Google Pub/Sub push: the token's audience (default: the request
+	// URL), the subscription's service account, and the JWKS URL.
+	Audience string `json:"audience,omitempty"`
+	Email    string `json:"email,omitempty"`
+	JWKSURL  string `json:"jwks_url,omitempty"`
+	// VerifyToken answers Facebook/Meta's subscription handshake.
+	VerifyToken string `json:"verify_token,omitempty"`
+
 	// The generic `hmac` and `token` schemes.
 	Header          string `json:"header,omitempty"`
 	Query           string `json:"query,omitempty"`
@@ -72,12 +86,14 @@ type Verify struct {
 	TimestampFormat string `json:"timestamp_format,omitempty"`
 	IDHeader        string `json:"id_header,omitempty"`
 
-	verifier  *verify.Verifier
-	app       *App
-	dedupe    Dedupe
-	replayTTL time.Duration
-	logger    *zap.Logger
-	routes    routeLabels
+	verifier    *verify.Verifier
+	verifyToken string
+	app         *App
+	ctx         context.Context
+	dedupe      Dedupe
+	replayTTL   time.Duration
+	logger      *zap.Logger
+	routes      routeLabels
 }
 
 // Dedupe is the `dedupe` subdirective.
@@ -101,6 +117,7 @@ func (*Verify) CaddyModule() caddy.ModuleInfo {
 // builds the verifier.
 func (v *Verify) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
+	v.ctx = ctx
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
@@ -137,6 +154,15 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 		TimestampHeader: v.TimestampHeader,
 		TimestampFormat: v.TimestampFormat,
 		IDHeader:        v.IDHeader,
+		TopicARNs:       v.TopicARNs,
+		SNSHost:         v.SNSHost,
+		Audience:        repl.ReplaceAll(v.Audience, ""),
+		Email:           repl.ReplaceAll(v.Email, ""),
+		JWKSURL:         v.JWKSURL,
+	}
+	v.verifyToken = repl.ReplaceAll(v.VerifyToken, "")
+	if v.AutoConfirm && v.Provider != "sns" {
+		return fmt.Errorf("webhook_verify %s: auto_confirm applies to provider sns only", v.Provider)
 	}
 	if v.Tolerance != nil {
 		tol := time.Duration(*v.Tolerance)
@@ -218,6 +244,12 @@ func verifiedFrom(r *http.Request) *verified {
 }
 
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.Method == http.MethodGet {
+		req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Now: time.Now()}
+		if ans, ok := v.verifier.HandshakeGET(req, v.verifyToken); ok {
+			return v.answerHandshake(w, r, ans)
+		}
+	}
 	if r.Method != http.MethodPost {
 		return v.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "", nil)
 	}
@@ -231,13 +263,8 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 
 	start := time.Now()
-	res, err := v.verifier.Verify(&verify.Request{
-		Method: r.Method,
-		URL:    v.signedURL(r),
-		Header: r.Header,
-		Body:   body,
-		Now:    start,
-	})
+	req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Body: body, Now: start}
+	res, err := v.verifier.Verify(req)
 	verifyDuration.WithLabelValues(v.Provider).Observe(time.Since(start).Seconds())
 	if err != nil {
 		reason := "invalid_signature"
@@ -245,6 +272,11 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			reason = "timestamp_out_of_tolerance"
 		}
 		return v.reject(w, r, http.StatusUnauthorized, reason, "", nil)
+	}
+	// Handshakes are answered here, after their signature was checked, and
+	// never deduplicated, queued or passed on.
+	if ans, ok := v.verifier.Handshake(req); ok {
+		return v.answerHandshake(w, r, ans)
 	}
 
 	id := res.ID
@@ -338,6 +370,68 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	succeeded = err == nil && status >= 200 && status < 300
 	return err
+}
+
+// answerHandshake sends a provider's handshake answer. An SNS subscription
+// is confirmed by fetching its SubscribeURL when auto_confirm is on, else
+// logged with the URL to visit.
+func (v *Verify) answerHandshake(w http.ResponseWriter, r *http.Request, ans *verify.HandshakeAnswer) error {
+	v.count(r, "handshake")
+	fields := []zap.Field{zap.String("route", r.Host+r.URL.Path), zap.String("provider", v.Provider)}
+	if ans.Note != "" {
+		fields = append(fields, zap.String("note", ans.Note))
+	}
+	switch {
+	case ans.ConfirmURL != "" && v.AutoConfirm:
+		go v.confirmSubscription(ans.ConfirmURL)
+		v.logger.Info("handshake answered; confirming the subscription", fields...)
+	case ans.ConfirmURL != "":
+		v.logger.Warn("SNS subscription awaits confirmation: visit the URL, or set auto_confirm",
+			append(fields, zap.String("subscribe_url", ans.ConfirmURL))...)
+	case ans.Note == "SubscriptionConfirmation":
+		v.logger.Warn("SNS SubscribeURL refused: not https or not an allowed host (see sns_host)", fields...)
+	default:
+		v.logger.Info("handshake answered", fields...)
+	}
+	for k, vals := range ans.Header {
+		w.Header()[k] = vals
+	}
+	if ans.ContentType != "" {
+		w.Header().Set("Content-Type", ans.ContentType)
+	}
+	w.WriteHeader(ans.Status)
+	_, err := w.Write(ans.Body)
+	return err
+}
+
+// confirmSubscription fetches an SNS SubscribeURL (already checked to be
+// https on an allowed host) with the config's context, not the request's.
+func (v *Verify) confirmSubscription(subscribeURL string) {
+	ctx, cancel := context.WithTimeout(v.ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL, nil)
+	if err != nil {
+		v.logger.Error("SNS subscription not confirmed", zap.Error(err))
+		return
+	}
+	resp, err := snsClient.Do(req)
+	if err != nil {
+		v.logger.Error("SNS subscription not confirmed", zap.String("subscribe_url", subscribeURL), zap.Error(err))
+		return
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		v.logger.Error("SNS subscription not confirmed", zap.String("subscribe_url", subscribeURL), zap.Int("status", resp.StatusCode))
+		return
+	}
+	v.logger.Info("SNS subscription confirmed", zap.String("subscribe_url", subscribeURL))
+}
+
+// snsClient does not follow redirects: only the checked URL is fetched.
+var snsClient = &http.Client{
+	Timeout:       15 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // claimFor builds the nonce and dedup claim, or nil when neither applies.

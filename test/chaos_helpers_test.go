@@ -217,8 +217,8 @@ func awaitDelivery(t *testing.T, g *gateway, be *backend, path string, c ingestC
 		t.Name(), rep.sent, rep.accepted, rep.delivered, rep.lost, rep.twice,
 		allDelivered.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 	if rep.lost > 0 {
-		t.Fatalf("%d accepted events were never delivered within %s, e.g. %v; queue %+v; gateway log tail:\n%s",
-			rep.lost, timeout, lost[:min(5, len(lost))], g.queue(be.URL+path), tail(g.logs.String(), 4000))
+		t.Fatalf("%d accepted events were never delivered within %s, e.g. %v; queue %+v; gateway warnings:\n%s",
+			rep.lost, timeout, lost[:min(5, len(lost))], g.queue(be.URL+path), problems(g.logs.String()))
 	}
 	if q.Queued+q.InFlight+q.Retrying != 0 {
 		t.Errorf("every event was delivered, yet %s later the queue still holds entries: %+v", timeout, q)
@@ -229,7 +229,16 @@ func awaitDelivery(t *testing.T, g *gateway, be *backend, path string, c ingestC
 	return rep
 }
 
-func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+// problems picks the gateway's warnings and errors out of its log.
+func problems(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out[:min(10, len(out))], "\n")
+}
 
 // deliveredIDs counts the 2xx deliveries to path by event id.
 func deliveredIDs(be *backend, path string) map[string]int {
@@ -264,38 +273,33 @@ func (g *gateway) queue(destination string) queueStats {
 }
 
 // vmRSS is a process's resident set in bytes, from /proc/<pid>/status.
-func vmRSS(t testing.TB, pid int) int64 {
-	t.Helper()
+func vmRSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS line %q: %v", line, err)
-			}
-			return kb << 10
+			return kb << 10, err
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // rssPeak samples a process's RSS until stopped and returns the highest.
-func rssPeak(t testing.TB, pid int) (stop func() int64) {
+func rssPeak(pid int) (stop func() int64) {
 	done := make(chan struct{})
 	peak := make(chan int64)
 	go func() {
-		var max int64
+		var highest int64
 		for {
-			if rss := vmRSS(t, pid); rss > max {
-				max = rss
+			if rss, err := vmRSS(pid); err == nil {
+				highest = max(highest, rss)
 			}
 			select {
 			case <-done:
-				peak <- max
+				peak <- highest
 				return
 			case <-time.After(20 * time.Millisecond):
 			}

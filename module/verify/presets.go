@@ -87,7 +87,7 @@ const (
 	proofDocs   = "docs vector"
 	proofS14    = "independent vector (python3 hmac = openssl; PROVIDERS.md §14)"
 	proofPython = "independent vector (python3 hmac, constant in the test)"
-	proofGo     = "round trip (signed with Go's crypto in the test from the documented formula)"
+	proofGo     = "round trip: signed in the test with Go's crypto from the documented formula"
 	proofToken  = "token comparison (no signature to vector)"
 )
 
@@ -510,7 +510,7 @@ var presets = []preset{
 		// not windowed; MessageId (stable across retries) stops replays.
 		Name:     "sns",
 		Source:   "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
-		Proof:    proofGo + " (own CA and cert over a local TLS server)",
+		Proof:    proofGo + "; own certificate served by a local TLS server",
 		Kind:     kindSNS,
 		IDFields: []string{"MessageId"},
 	},
@@ -519,7 +519,7 @@ var presets = []preset{
 		// nonce; its exp bounds replays, message.messageId dedupes.
 		Name:   "pubsub",
 		Source: "https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions",
-		Proof:  proofGo + " (RS256 token, JWKS from a local TLS server)",
+		Proof:  proofGo + "; RS256 token, JWKS from a local TLS server",
 		Kind:   kindOIDC, Header: "Authorization",
 		IDFields: []string{"message.messageId"},
 	},

@@ -105,14 +105,15 @@ func decodeSig(dst []byte, encoding, s string) (int, bool) {
 	if encoding == "hex" {
 		return decodeHex(dst, s)
 	}
-	var src [maxEncodedSig]byte
+	var src, out [maxEncodedSig]byte
 	n := copy(src[:], s)
-	enc := base64Encoding(encoding, s)
-	if enc.DecodedLen(n) > len(dst) {
+	// DecodedLen counts padding as data (88 padded characters of a SHA-512
+	// MAC "decode" to 66 bytes), so decode into room enough, then check.
+	m, err := base64Encoding(encoding, s).Decode(out[:], src[:n])
+	if err != nil || m > len(dst) {
 		return 0, false
 	}
-	m, err := enc.Decode(dst, src[:n])
-	return m, err == nil
+	return copy(dst, out[:m]), true
 }
 
 // decodeHex accepts either case, as hex.Decode does, but from a string.

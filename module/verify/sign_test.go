@@ -481,3 +481,23 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+// A padded base64 SHA-512 MAC is 88 characters; it must verify.
+func TestHMACSHA512Base64(t *testing.T) {
+	o := Options{Secrets: []string{"k"}, Header: "X-Sig", Algorithm: "sha512", Encoding: "base64"}
+	body := []byte(`{"id":"evt_512"}`)
+	h, _, err := Sign("hmac", o, SignRequest{Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.Get("X-Sig")); n != 88 {
+		t.Fatalf("signature is %d characters, want 88", n)
+	}
+	v, err := New("hmac", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(&Request{Method: "POST", Header: h, Body: body}); err != nil {
+		t.Fatalf("sha512 base64: %v", err)
+	}
+}

@@ -71,7 +71,7 @@ type Options struct {
 	Algorithm       string // sha1|sha256|sha512
 	Encoding        string // hex|base64|base64url
 	Prefix          string
-	Signed          string // template: {body} {timestamp} {id} {url} {header.Name}
+	Signed          string // template: {body} {timestamp} {id} {url} {method} {header.Name}
 	TimestampHeader string
 	TimestampFormat string // unix|unix_ms|rfc3339
 	IDHeader        string

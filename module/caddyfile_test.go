@@ -1,0 +1,152 @@
+package webhookingress
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"golang.org/x/time/rate"
+)
+
+func TestUnmarshalVerify(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`webhook_verify stripe {
+		secret {env.STRIPE_SECRET}
+		secret {env.STRIPE_SECRET_PREVIOUS}
+		tolerance 2m
+		max_body 64KB
+		dedupe json data.object.id 48h
+		replay_ttl 10m
+		url https://hooks.example.com/stripe
+		on_store_error allow
+	}`)
+	var v Verify
+	if err := v.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if v.Provider != "stripe" || len(v.Secrets) != 2 || v.MaxBody != 64000 ||
+		*v.Tolerance != caddy.Duration(2*time.Minute) || v.ReplayTTL != caddy.Duration(10*time.Minute) ||
+		v.URL != "https://hooks.example.com/stripe" || v.OnStoreError != "allow" {
+		t.Errorf("parsed %+v", &v)
+	}
+	if v.Dedupe == nil || v.Dedupe.Mode != "json" || v.Dedupe.Arg != "data.object.id" || v.Dedupe.Window != caddy.Duration(48*time.Hour) {
+		t.Errorf("dedupe %+v", v.Dedupe)
+	}
+}
+
+func TestUnmarshalVerifyErrors(t *testing.T) {
+	cases := map[string]string{
+		"webhook_verify":                                          "needs a provider",
+		"webhook_verify nope":                                     "known providers",
+		"webhook_verify github {\n}":                              "secret",
+		"webhook_verify github {\nsecret a\nfrobnicate\n}":        `unrecognized webhook_verify subdirective "frobnicate"`,
+		"webhook_verify github {\nsecret a\ndedupe json\n}":       "needs a JSON path",
+		"webhook_verify github {\nsecret a\ndedupe id forever\n}": "must be a duration",
+		"webhook_verify github {\nsecret a\nmax_body lots\n}":     "must be a size",
+		"webhook_verify github {\nsecret a\ntolerance soon\n}":    "must be a duration",
+		"webhook_verify github extra":                             "wrong argument count",
+	}
+	for in, want := range cases {
+		var v Verify
+		err := v.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
+		}
+	}
+}
+
+func TestUnmarshalForward(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`webhook_forward http://a:1/x http://b:2/y {
+		to http://c:3/z
+		timeout 5s
+		max_attempts 3
+		max_age 1h
+		backoff 100ms 1m
+		concurrency 2
+		rate 600/m
+		header X-Source farm
+		sign standard {env.INTERNAL_SECRET}
+	}`)
+	var f Forward
+	if err := f.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Destinations) != 3 || f.Timeout != caddy.Duration(5*time.Second) || f.MaxAttempts != 3 ||
+		f.BackoffMin != caddy.Duration(100*time.Millisecond) || f.Concurrency != 2 || f.Rate != "600/m" ||
+		f.Header.Get("X-Source") != "farm" || f.SignStandard != "{env.INTERNAL_SECRET}" {
+		t.Errorf("parsed %+v", f)
+	}
+	for in, want := range map[string]string{
+		"webhook_forward":                              "at least one destination",
+		"webhook_forward http://a {\nrate fast\n}":     "must look like 50/s",
+		"webhook_forward http://a {\nbackoff 1m 1s\n}": "min <= max",
+		"webhook_forward http://a {\nsign hmac x\n}":   "not supported",
+		"webhook_forward http://a {\nconcurrency 0\n}": "positive number",
+	} {
+		var f Forward
+		err := f.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]struct {
+		limit rate.Limit
+		burst int
+	}{
+		"":       {rate.Inf, 0},
+		"50/s":   {50, 50},
+		"600/m":  {10, 10},
+		"1/m":    {rate.Limit(1.0 / 60), 1},
+		"3000/s": {3000, 3000},
+	} {
+		limit, burst, err := parseRate(in)
+		if err != nil || limit != want.limit || burst != want.burst {
+			t.Errorf("parseRate(%q) = %v, %d, %v; want %v, %d", in, limit, burst, err, want.limit, want.burst)
+		}
+	}
+	for _, bad := range []string{"50", "x/s", "-1/s", "5/h", "0/s"} {
+		if _, _, err := parseRate(bad); err == nil {
+			t.Errorf("parseRate(%q) accepted", bad)
+		}
+	}
+}
+
+func TestGlobalOption(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`webhook_ingress {
+		redis {
+			sentinel mymaster 10.0.0.1:26379 10.0.0.2:26379
+			username whi
+			password {env.REDIS_PASSWORD}
+			db 2
+			tls
+			key_prefix x:
+		}
+	}`)
+	v, err := parseGlobalOption(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := v.(httpcaddyfile.App)
+	for _, want := range []string{`"master_name":"mymaster"`, `"addrs":["10.0.0.1:26379","10.0.0.2:26379"]`,
+		`"password":"{env.REDIS_PASSWORD}"`, `"db":2`, `"tls":true`, `"key_prefix":"x:"`} {
+		if !strings.Contains(string(app.Value), want) {
+			t.Errorf("%s lacks %s", app.Value, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"webhook_ingress {\nredis\n}":                  "needs a URL",
+		"webhook_ingress {\nredis http://x\n}":         "must start with redis://",
+		"webhook_ingress {\nredis {\nsentinel m\n}\n}": "master name and at least one",
+		"webhook_ingress {\nnope\n}":                   "unrecognized webhook_ingress option",
+	} {
+		_, err := parseGlobalOption(caddyfile.NewTestDispenser(in), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
+		}
+	}
+}
