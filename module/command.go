@@ -31,7 +31,7 @@ Subcommands:
 The admin subcommands talk to Caddy's admin endpoint (--admin, default
 localhost:2019); --json prints the API's JSON for scripts.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(queuesCommand(), deadCommand(), redriveCommand())
+			cmd.AddCommand(signCommand(), sendCommand(), queuesCommand(), deadCommand(), redriveCommand())
 		},
 	})
 }
