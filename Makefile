@@ -60,5 +60,12 @@ xcaddy:
 	bin/xcaddy-caddy list-modules | grep -q '^http.handlers.webhook_verify$$'
 	@echo "xcaddy build lists http.handlers.webhook_verify"
 
+# Throughput, latency, Redis round trips and memory side by side with plain
+# reverse_proxy; writes BENCHMARKS.md. BENCHFLAGS='-duration 3s' for a quick
+# look; BENCHFLAGS='-backlog 1000000' adds the big-backlog check (minutes).
+BENCHFLAGS ?=
+bench: redis build
+	$(GO) run ./test/bench -caddy $(BIN) $(BENCHFLAGS)
+
 clean:
 	rm -rf bin
