@@ -21,7 +21,7 @@ run: build
 
 test: lint redis npm build
 	$(GO) test -race -count=1 ./module/... ./internal/...
-	$(GO) test -count=1 -timeout 15m ./test/...
+	WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./test/
 	$(MAKE) fuzz
 	$(MAKE) xcaddy
 
@@ -44,19 +44,26 @@ npm:
 	@command -v npm >/dev/null || { echo "node and npm are needed for the end-to-end tests (Debian: apt-get install -y nodejs npm)"; exit 1; }
 	cd test/npm && npm ci --no-audit --no-fund --loglevel=error
 
-# A short run of every fuzz target; `make chaos` runs them longer.
+# A short run of every fuzz target; `make chaos` runs them for a minute each.
 fuzz:
-	@for pkg in ./module/verify; do \
+	@for pkg in $$($(GO) list ./module/...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; \
 			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
 
+# Fault injection at full length, then every fuzz target for a minute.
+chaos: redis build
+	WHI_CHAOS=long WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestChaos -timeout 30m -v ./test/
+	$(MAKE) fuzz FUZZTIME=1m
+
 # Users add the module to their own Caddy with xcaddy; check that it builds.
+# The module is not on the proxy, so the local checkout stands in for a
+# version; without -trimpath the build reuses the cache of `make build`.
 xcaddy:
-	$(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5 build v2.11.9 \
-		--with github.com/webhook-ingress/caddy-webhook-ingress=$(CURDIR) --output bin/xcaddy-caddy
+	XCADDY_GO_BUILD_FLAGS="-ldflags=-s" $(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5 build v2.11.9 \
+		--with github.com/webhook-ingress/caddy-webhook-ingress@v0.0.0=$(CURDIR) --output bin/xcaddy-caddy
 	bin/xcaddy-caddy list-modules | grep -q '^http.handlers.webhook_verify$$'
 	@echo "xcaddy build lists http.handlers.webhook_verify"
 

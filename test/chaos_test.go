@@ -131,7 +131,7 @@ func killOneOfTwo(t *testing.T) {
 	a, b := chaosGateway(t, "a", vars), chaosGateway(t, "b", vars)
 	a.Start()
 	b.Start()
-	n := chaosScale(300, 2000)
+	n := chaosScale(300, 800)
 	var ca, cb ingestCounts
 	var wg sync.WaitGroup
 	wg.Add(2)

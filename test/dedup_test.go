@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +193,29 @@ func TestConcurrentDuplicatesOneWins(t *testing.T) {
 	if n := len(be.Requests()); n != 1 {
 		t.Fatalf("backend got %d requests, want 1", n)
 	}
+}
+
+// `caddy validate` needs no live Redis; a gateway started while Redis is
+// down says so clearly, answers 503, and recovers when Redis comes up.
+func TestRedisDownAtStart(t *testing.T) {
+	redis := redistest.Start(t)
+	redis.Stop()
+	be := newBackend(t)
+	g := newGateway(t, redisVerifyConfig, gatewayVars{Backend: be.URL, Redis: redis.URL()})
+	if out, err := exec.Command(caddyBin, "validate", "--config", g.config, "--adapter", "caddyfile").CombinedOutput(); err != nil {
+		t.Fatalf("caddy validate with Redis down: %v\n%s", err, out)
+	}
+	g.Start()
+	eventually(t, 10*time.Second, "the unreachable-store log line", func() bool {
+		return strings.Contains(g.logs.String(), "store unreachable")
+	})
+	body := []byte(`{"n":"down"}`)
+	if status, _, _ := post(t, g.URL("/standard"), signedStandard(t, "msg_down", time.Now(), body), body); status != http.StatusServiceUnavailable {
+		t.Fatalf("Redis down: %d, want 503", status)
+	}
+	redis.Start()
+	eventually(t, 15*time.Second, "requests to succeed once Redis is up", func() bool {
+		status, _, _ := post(t, g.URL("/standard"), signedStandard(t, "msg_down", time.Now(), body), body)
+		return status == http.StatusOK
+	})
 }

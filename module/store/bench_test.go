@@ -49,6 +49,23 @@ func BenchmarkClaimCommit(b *testing.B) {
 	})
 }
 
+// BenchmarkClaimCommitSerial is one caller alone: batching concurrent
+// calls must not slow it down.
+func BenchmarkClaimCommitSerial(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s Store) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := uniqueClaim()
+			if o, err := s.Claim(ctx, c); err != nil || o != Claimed {
+				b.Fatalf("Claim: %v %v", o, err)
+			}
+			if err := s.Commit(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkClaimEnqueue is the asynchronous path: claim, then enqueue a 1 KB
 // event for one destination with the claim's commit.
 func BenchmarkClaimEnqueue(b *testing.B) {

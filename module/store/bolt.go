@@ -63,6 +63,10 @@ func OpenBolt(path string) (*Bolt, error) {
 		// The freelist is rebuilt at open instead of written at every commit.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
+		// Map 256 MB up front: growing the file past the mapping remaps it,
+		// which waits for every read transaction and blocks new ones, Claim
+		// and Fetch included. The file itself still grows as needed.
+		InitialMmapSize: 256 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)

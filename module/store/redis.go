@@ -27,7 +27,10 @@ type RedisConfig struct {
 // Redis is the shared store: nonces and dedup keys as plain keys, the queue
 // as one stream per destination.
 type Redis struct {
-	client  redis.UniversalClient
+	client redis.UniversalClient
+	// batch sends the per-request calls (Claim, Commit, Release, Enqueue)
+	// of concurrent requests in shared pipelines.
+	batch   *batcher
 	prefix  string
 	cluster bool
 }
@@ -85,7 +88,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	client := redis.NewUniversalClient(opts)
 	_, cluster := client.(*redis.ClusterClient)
-	return &Redis{client: client, prefix: cfg.KeyPrefix, cluster: cluster}, nil
+	return &Redis{client: client, batch: &batcher{client: client}, prefix: cfg.KeyPrefix, cluster: cluster}, nil
 }
 
 // Client is the underlying client, for callers that share it.
@@ -106,6 +109,17 @@ func unavailable(err error) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// runScript runs s in the next shared pipeline; a server that lost its
+// script cache (restart, SCRIPT FLUSH) gets the source once more.
+func (r *Redis) runScript(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	var cmd *redis.Cmd
+	r.batch.do(ctx, func(p redis.Pipeliner) { cmd = s.EvalSha(ctx, p, keys, args...) })
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return s.Eval(ctx, r.client, keys, args...)
+	}
+	return cmd
 }
 
 // ms renders a duration for PX and scores; at least 1ms since Redis rejects

@@ -58,7 +58,7 @@ func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
 	if c.Key != "" {
 		keyHold = fmt.Sprint(ms(c.Lease))
 	}
-	n, err := claimScript.Run(ctx, r.client, r.claimKeys(c), nonceHold, keyHold).Int()
+	n, err := r.runScript(ctx, claimScript, r.claimKeys(c), nonceHold, keyHold).Int()
 	if err != nil {
 		return 0, unavailable(err)
 	}
@@ -71,7 +71,7 @@ func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
 // Commit keeps the nonce for NonceTTL and the dedup key for Window.
 func (r *Redis) Commit(ctx context.Context, c Claim) error {
 	nonceTTL, window := commitTTLs(c)
-	return unavailable(commitScript.Run(ctx, r.client, r.claimKeys(c), nonceTTL, window).Err())
+	return unavailable(r.runScript(ctx, commitScript, r.claimKeys(c), nonceTTL, window).Err())
 }
 
 // Release frees what Claim took, unless it was committed meanwhile.
@@ -83,7 +83,7 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 	if c.Key != "" {
 		key = "1"
 	}
-	return unavailable(releaseScript.Run(ctx, r.client, r.claimKeys(c), nonce, key).Err())
+	return unavailable(r.runScript(ctx, releaseScript, r.claimKeys(c), nonce, key).Err())
 }
 
 func commitTTLs(c Claim) (nonceTTL, window string) {

@@ -149,26 +149,31 @@ func (r *Redis) Enqueue(ctx context.Context, c Claim, destinations []string, ev 
 	nonceTTL, window := commitTTLs(c)
 	claimKeys := r.claimKeys(c)
 	if r.cluster {
-		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		var cmds []redis.Cmder
+		r.batch.do(ctx, func(p redis.Pipeliner) {
 			for _, d := range destinations {
-				p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields})
+				cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields}))
 			}
 			if nonceTTL != "" {
-				p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond)
+				cmds = append(cmds, p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
 			}
 			if window != "" {
-				p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond)
+				cmds = append(cmds, p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
 			}
-			return nil
 		})
-		return unavailable(err)
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				return unavailable(err)
+			}
+		}
+		return nil
 	}
 	keys := claimKeys
 	for _, d := range destinations {
 		keys = append(keys, r.queueKeys(d).stream)
 	}
 	args := append([]any{nonceTTL, window}, fields...)
-	return unavailable(enqueueScript.Run(ctx, r.client, keys, args...).Err())
+	return unavailable(r.runScript(ctx, enqueueScript, keys, args...).Err())
 }
 
 // Fetch leases up to max entries in one script call.

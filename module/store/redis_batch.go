@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// batcher sends the commands of concurrent requests together: a call made
+// while no pipeline is in flight is sent at once by its own goroutine; calls
+// made meanwhile queue up and go out as the next pipeline, one write and one
+// read for all of them. Each call still waits for its own replies only: one
+// round trip from its point of view. A ClusterClient pipeline is split per
+// node by slot. Like a plain command, a queued call does not return early
+// when canceled; the client's read and write timeouts bound its wait.
+type batcher struct {
+	client redis.UniversalClient
+
+	mu      sync.Mutex
+	sending bool // a pipeline is in flight
+	queue   []*batchCall
+}
+
+type batchCall struct {
+	add  func(p redis.Pipeliner) // queues the call's commands
+	done chan struct{}
+}
+
+// do runs add's commands in a shared pipeline and returns once their replies
+// (or errors) are set. The commands must be read only after do returns.
+func (b *batcher) do(ctx context.Context, add func(p redis.Pipeliner)) {
+	c := &batchCall{add: add}
+	b.mu.Lock()
+	if b.sending {
+		c.done = make(chan struct{})
+		b.queue = append(b.queue, c)
+		b.mu.Unlock()
+		<-c.done
+		return
+	}
+	b.sending = true
+	b.mu.Unlock()
+	b.send(ctx, []*batchCall{c})
+	b.mu.Lock()
+	queued := len(b.queue) > 0
+	b.sending = queued
+	b.mu.Unlock()
+	// What queued up meanwhile is sent by another goroutine, so that this
+	// request is not held back serving others.
+	if queued {
+		go b.drain()
+	}
+}
+
+func (b *batcher) drain() {
+	for {
+		b.mu.Lock()
+		batch := b.queue
+		b.queue = nil
+		if len(batch) == 0 {
+			b.sending = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		// Detached from any one caller: a canceled request must not fail
+		// the others' commands.
+		b.send(context.Background(), batch)
+		for _, c := range batch {
+			close(c.done)
+		}
+	}
+}
+
+func (b *batcher) send(ctx context.Context, batch []*batchCall) {
+	p := b.client.Pipeline()
+	for _, c := range batch {
+		c.add(p)
+	}
+	cmds, err := p.Exec(ctx)
+	// A Redis error belongs to its command alone; a connection failure may
+	// leave commands without a reply, which must not read as success.
+	var replyErr redis.Error
+	if err != nil && !errors.As(err, &replyErr) {
+		for _, cmd := range cmds {
+			if cmd.Err() == nil {
+				cmd.SetErr(err)
+			}
+		}
+	}
+}
