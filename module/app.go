@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -61,8 +62,18 @@ type App struct {
 	destinations map[string]deliver.Destination
 	running      map[string]*deliver.Worker // by destination URL
 	workers      sync.WaitGroup
+	pending      sync.WaitGroup // background commits; Stop waits for them
 	observe      func(deliver.Outcome)
+	// ingesting counts webhook requests in flight; a burst of them makes
+	// the delivery workers give way (see ingestBusy).
+	ingesting atomic.Int64
 }
+
+// ingestBusyAt is how many concurrent webhook requests make a burst: then
+// delivery yields the CPU to accepting events, and catches up after.
+const ingestBusyAt = 4
+
+func (a *App) ingestBusy() bool { return a.ingesting.Load() >= ingestBusyAt }
 
 // CaddyModule returns the Caddy module information.
 func (*App) CaddyModule() caddy.ModuleInfo {
@@ -128,6 +139,7 @@ func (a *App) Start() error {
 	for _, d := range a.destinations {
 		dests = append(dests, d.URL)
 		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), a.observe)
+		w.YieldTo(a.ingestBusy)
 		a.running[d.URL] = w
 		a.workers.Add(1)
 		go func() {
@@ -166,6 +178,7 @@ func (a *App) Stop() error {
 		a.cancel()
 	}
 	a.workers.Wait()
+	a.pending.Wait()
 	currentMu.Lock()
 	if current == a {
 		current = nil
@@ -207,6 +220,23 @@ func (a *App) Store() (store.Store, error) {
 	}
 	a.store = v.(storeDestructor).Store
 	return a.store, nil
+}
+
+// background runs f (a store commit) after the response, in a goroutine
+// that Stop waits for; once the app is stopping it runs f at once.
+func (a *App) background(f func()) {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		f()
+		return
+	}
+	a.pending.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.pending.Done()
+		f()
+	}()
 }
 
 // addDestination registers a `webhook_forward` destination; its worker starts

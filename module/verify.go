@@ -244,6 +244,10 @@ func verifiedFrom(r *http.Request) *verified {
 }
 
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if v.app != nil {
+		v.app.ingesting.Add(1)
+		defer v.app.ingesting.Add(-1)
+	}
 	if r.Method == http.MethodGet {
 		req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Now: time.Now()}
 		if ans, ok := v.verifier.HandshakeGET(req, v.verifyToken); ok {
@@ -346,22 +350,14 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		if vr.committed {
 			return
 		}
-		// The request context ends with the response; the store call must not.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		var serr error
-		start := time.Now()
 		if succeeded {
-			serr = vr.store.Commit(ctx, *vr.claim)
-			observeStore("commit", start)
-		} else {
-			serr = vr.store.Release(ctx, *vr.claim)
-			observeStore("release", start)
+			// The answer need not wait for the commit: until it lands, a
+			// duplicate sees the claim and is told the event is in progress.
+			v.app.background(func() { v.finishClaim(vr, true) })
+			return
 		}
-		if serr != nil {
-			v.logger.Error("store: finishing claim", zap.Bool("commit", succeeded),
-				zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(serr))
-		}
+		// Released before answering, so that the sender's retry goes through.
+		v.finishClaim(vr, false)
 	}()
 	err = next.ServeHTTP(rec, r)
 	status := rec.Status()
@@ -370,6 +366,26 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	succeeded = err == nil && status >= 200 && status < 300
 	return err
+}
+
+// finishClaim commits or releases a claim. The request context ends with the
+// response; the store call must not.
+func (v *Verify) finishClaim(vr *verified, commit bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	start := time.Now()
+	if commit {
+		err = vr.store.Commit(ctx, *vr.claim)
+		observeStore("commit", start)
+	} else {
+		err = vr.store.Release(ctx, *vr.claim)
+		observeStore("release", start)
+	}
+	if err != nil {
+		v.logger.Error("store: finishing claim", zap.Bool("commit", commit),
+			zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(err))
+	}
 }
 
 // answerHandshake sends a provider's handshake answer. An SNS subscription

@@ -149,6 +149,10 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	if status, _, _ := post(t, g.URL("/standard"), signedStandard(t, "msg_restart", time.Now(), body), body); status != 200 {
 		t.Fatal("first request failed")
 	}
+	// The dedup key is committed (fsynced) right after the answer.
+	eventually(t, 5*time.Second, "the commit", func() bool {
+		return metricValue(g.metrics(), "caddy_webhook_store_duration_seconds_count", `op="commit"`) == 1
+	})
 	g.Kill()
 	g.Start()
 	status, resp, _ := post(t, g.URL("/standard"), signedStandard(t, "msg_restart", time.Now().Add(time.Second), body), body)

@@ -26,6 +26,8 @@ const (
 	// Polling a failing queue backs off between these.
 	failingMin = 100 * time.Millisecond
 	failingMax = 5 * time.Second
+	// yieldPause spaces deliveries while ingest is busy.
+	yieldPause = 5 * time.Millisecond
 )
 
 // Worker delivers one destination's queue. It only reads the queue, so it
@@ -49,7 +51,16 @@ type Worker struct {
 
 	// Poll backoff on an empty queue, fields so that tests can change them.
 	idleMin, idleMax time.Duration
+
+	// busy reports that ingest is under a burst; nil means never.
+	busy func() bool
 }
+
+// YieldTo makes the worker give way to ingest: while busy reports true, it
+// delivers one event at a time, a few milliseconds apart, so that the CPU a
+// burst needs goes to accepting it and the backlog is delivered after.
+// Call it before Run.
+func (w *Worker) YieldTo(busy func() bool) { w.busy = busy }
 
 // NewWorker returns a worker for destination d, which is also the queue's
 // destination name (d.URL). client may be nil for a default one that does not
@@ -120,7 +131,11 @@ func (w *Worker) Run(ctx context.Context) {
 	defer inFlight.Wait()
 	idle, failing := w.idleMin, failingMin
 	for ctx.Err() == nil {
-		n, ok := w.reserve(ctx)
+		yielding := w.busy != nil && w.busy()
+		if yielding && !w.giveWay(ctx) {
+			return
+		}
+		n, ok := w.reserve(ctx, yielding)
 		if !ok {
 			return
 		}
@@ -164,7 +179,7 @@ func (w *Worker) Run(ctx context.Context) {
 // many entries to fetch, so that nothing fetched has to wait (and outlive its
 // lease) before its attempt starts. Tokens are spent only once the fetch
 // says how many entries there were.
-func (w *Worker) reserve(ctx context.Context) (int, bool) {
+func (w *Worker) reserve(ctx context.Context, single bool) (int, bool) {
 	select {
 	case w.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -176,7 +191,7 @@ func (w *Worker) reserve(ctx context.Context) (int, bool) {
 		return 0, false
 	}
 	n := 1
-	for n < tokens {
+	for n < tokens && !single {
 		select {
 		case w.slots <- struct{}{}:
 			n++
@@ -205,6 +220,17 @@ func (w *Worker) waitToken(ctx context.Context) (int, bool) {
 			return 0, false
 		}
 	}
+}
+
+// giveWay waits until none of this worker's deliveries is in flight, then
+// pauses briefly.
+func (w *Worker) giveWay(ctx context.Context) bool {
+	for len(w.slots) > 0 {
+		if !sleep(ctx, time.Millisecond, nil) {
+			return false
+		}
+	}
+	return sleep(ctx, yieldPause, nil)
 }
 
 func (w *Worker) release(n int) {

@@ -715,3 +715,37 @@ func TestValidate(t *testing.T) {
 		t.Errorf("zero Destination: want every problem reported, got %v", err)
 	}
 }
+
+// While ingest is busy a worker delivers one event at a time; once the
+// burst is over it goes back to its full concurrency.
+func TestYieldToBusyIngest(t *testing.T) {
+	const events = 30
+	var inFlight, peak atomic.Int32
+	var busy atomic.Bool
+	busy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		if busy.Load() {
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}))
+	defer srv.Close()
+	q := newFakeQueue()
+	for i := range events {
+		q.add(srv.URL, testEvent(fmt.Sprintf("evt_%d", i)))
+	}
+	d := testDestination(srv.URL)
+	d.Concurrency = 8
+	h := newHarness(t, q, d)
+	h.w.YieldTo(busy.Load)
+	h.start(t)
+	eventually(t, "some events delivered while busy", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) >= 3 })
+	if p := peak.Load(); p > 1 {
+		t.Errorf("%d deliveries in flight while ingest was busy, want 1", p)
+	}
+	busy.Store(false)
+	eventually(t, "every event delivered after the burst", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == events })
+}
