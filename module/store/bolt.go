@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -30,6 +31,7 @@ type Bolt struct {
 
 	claimsMu sync.Mutex
 	inflight map[string]time.Time // claim key -> end of its lease
+	commits  atomic.Uint64        // claims moved from inflight to disk
 
 	leasesMu sync.Mutex
 	leases   map[string]*destLeases // by destination
@@ -39,8 +41,10 @@ var _ Store = (*Bolt)(nil)
 
 var (
 	claimsBucket = []byte("claims") // claim key -> expiry (8 bytes, unix ns)
-	expiryBucket = []byte("expiry") // expiry + claim key -> nothing, for the sweeper
+	sweepBucket  = []byte("sweep")  // expiry + sequence -> claim keys (bolt_expiry.go)
 	queuesBucket = []byte("queues") // destination -> ready, retry, dead buckets
+	// legacyExpiryBucket is the index of files written before "sweep".
+	legacyExpiryBucket = []byte("expiry")
 )
 
 const (
@@ -72,12 +76,12 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{claimsBucket, expiryBucket, queuesBucket} {
+		for _, name := range [][]byte{claimsBucket, sweepBucket, queuesBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		return migrateExpiry(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -122,8 +126,9 @@ func (s *Bolt) Close() error {
 }
 
 type writeOp struct {
-	fn   func(*bbolt.Tx) error
-	done chan error
+	records []record              // claim records to write and index
+	fn      func(*bbolt.Tx) error // nil when there are only records
+	done    chan error
 }
 
 // write runs fn in a durable transaction shared with every other write that
@@ -132,12 +137,18 @@ type writeOp struct {
 // one another; here the next group is simply whatever arrived during the
 // current fsync. fn may run twice (see commit) and must not keep state.
 func (s *Bolt) write(fn func(*bbolt.Tx) error) error {
+	return s.writeWith(nil, fn)
+}
+
+// writeWith also writes claim records, indexed for the sweeper together
+// with the rest of the group's.
+func (s *Bolt) writeWith(records []record, fn func(*bbolt.Tx) error) error {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
 		return errClosed
 	}
-	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	op := &writeOp{records: records, fn: fn, done: make(chan error, 1)}
 	s.writes <- op
 	s.closeMu.RUnlock()
 	if err := <-op.done; err != nil {
@@ -171,23 +182,32 @@ func (s *Bolt) writer() {
 // transaction is rolled back and each write is run alone, so that one bad
 // write does not fail the others.
 func (s *Bolt) commit(group []*writeOp) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		for _, op := range group {
-			if err := op.fn(tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.db.Update(func(tx *bbolt.Tx) error { return apply(tx, group) })
 	if err == nil || len(group) == 1 {
 		for _, op := range group {
 			op.done <- err
 		}
 		return
 	}
-	for _, op := range group {
-		op.done <- s.db.Update(op.fn)
+	for i, op := range group {
+		op.done <- s.db.Update(func(tx *bbolt.Tx) error { return apply(tx, group[i:i+1]) })
 	}
+}
+
+func apply(tx *bbolt.Tx, ops []*writeOp) error {
+	claims, ix := tx.Bucket(claimsBucket), expiryIndex{}
+	for _, op := range ops {
+		if err := ix.put(claims, op.records); err != nil {
+			return err
+		}
+		if op.fn == nil {
+			continue
+		}
+		if err := op.fn(tx); err != nil {
+			return err
+		}
+	}
+	return ix.flush(tx)
 }
 
 // sweeper deletes expired claim keys; until then reads treat them as absent.
@@ -201,46 +221,6 @@ func (s *Bolt) sweeper() {
 			return
 		case now := <-t.C:
 			_ = s.sweep(now) // a failed sweep is retried at the next tick
-		}
-	}
-}
-
-// sweep removes claim keys expired at now, in bounded transactions, and the
-// in-memory claims whose lease ended.
-func (s *Bolt) sweep(now time.Time) error {
-	s.claimsMu.Lock()
-	for k, until := range s.inflight {
-		if !until.After(now) {
-			delete(s.inflight, k)
-		}
-	}
-	s.claimsMu.Unlock()
-	limit := appendTime(nil, now)
-	for {
-		n := 0
-		err := s.db.Update(func(tx *bbolt.Tx) error {
-			claims, idx := tx.Bucket(claimsBucket), tx.Bucket(expiryBucket)
-			c := idx.Cursor()
-			for k, _ := c.First(); k != nil && n < sweepBatch && string(k[:8]) <= string(limit); k, _ = c.First() {
-				key := k[8:]
-				// The key may have been committed again with a later expiry.
-				if exp := claims.Get(key); exp != nil && string(exp) <= string(limit) {
-					if err := claims.Delete(key); err != nil {
-						return err
-					}
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if n < sweepBatch {
-			return nil
 		}
 	}
 }

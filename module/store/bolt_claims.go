@@ -22,36 +22,37 @@ func (c Claim) keys() (nonce, key string) {
 	return nonce, key
 }
 
-// Claim checks the in-memory claims and the committed keys on disk and takes
-// the claim in memory; no write. claimsMu is held across the disk read so
-// that a concurrent Commit (disk first, then memory) is seen in one place or
-// the other.
+// Claim checks the in-memory claims and the committed records on disk and
+// takes the claim in memory; no write. The disk is read outside claimsMu:
+// a Commit writes the disk first and then drops the in-memory claim, so a
+// committed key is visible in one place or the other unless a commit ended
+// during the read, which the commits counter reveals; the read is then
+// repeated under the lock.
 func (s *Bolt) Claim(_ context.Context, c Claim) (Outcome, error) {
 	nonce, key := c.keys()
 	if nonce == "" && key == "" {
 		return Claimed, nil
 	}
 	now := time.Now()
+	before := s.commits.Load()
+	var disk onDisk
+	if err := s.view(func(tx *bbolt.Tx) error { disk = readClaim(tx, nonce, key, now); return nil }); err != nil {
+		return Claimed, err
+	}
 	s.claimsMu.Lock()
 	defer s.claimsMu.Unlock()
-	if nonce != "" && s.inflight[nonce].After(now) {
-		return Replayed, nil
-	}
-	var outcome = Claimed
-	err := s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(claimsBucket)
-		switch {
-		case nonce != "" && committed(b, nonce, now):
-			outcome = Replayed
-		case key != "" && s.inflight[key].After(now):
-			outcome = InProgress
-		case key != "" && committed(b, key, now):
-			outcome = Duplicate
+	if s.commits.Load() != before {
+		if err := s.view(func(tx *bbolt.Tx) error { disk = readClaim(tx, nonce, key, now); return nil }); err != nil {
+			return Claimed, err
 		}
-		return nil
-	})
-	if err != nil || outcome != Claimed {
-		return outcome, err
+	}
+	switch {
+	case nonce != "" && (disk.nonce || s.inflight[nonce].After(now)):
+		return Replayed, nil
+	case key != "" && s.inflight[key].After(now):
+		return InProgress, nil
+	case disk.key:
+		return Duplicate, nil
 	}
 	if nonce != "" {
 		// Held for the nonce's whole life, like the Redis store.
@@ -63,6 +64,14 @@ func (s *Bolt) Claim(_ context.Context, c Claim) (Outcome, error) {
 	return Claimed, nil
 }
 
+// onDisk tells which of a claim's keys are committed and unexpired.
+type onDisk struct{ nonce, key bool }
+
+func readClaim(tx *bbolt.Tx, nonce, key string, now time.Time) onDisk {
+	b := tx.Bucket(claimsBucket)
+	return onDisk{nonce: nonce != "" && committed(b, nonce, now), key: key != "" && committed(b, key, now)}
+}
+
 func committed(b *bbolt.Bucket, key string, now time.Time) bool {
 	exp := b.Get([]byte(key))
 	return len(exp) == 8 && readTime(exp).After(now)
@@ -70,50 +79,37 @@ func committed(b *bbolt.Bucket, key string, now time.Time) bool {
 
 // Commit writes the claim's keys durably, then drops the in-memory claim.
 func (s *Bolt) Commit(_ context.Context, c Claim) error {
-	nonce, key := c.keys()
-	if nonce == "" && key == "" {
+	records := c.records(time.Now())
+	if len(records) == 0 {
 		return nil
 	}
-	now := time.Now()
-	if err := s.write(func(tx *bbolt.Tx) error { return putClaim(tx, c, now) }); err != nil {
+	if err := s.writeWith(records, nil); err != nil {
 		return err
 	}
-	s.forget(nonce, key)
+	s.dropCommitted(c)
 	return nil
 }
 
 // Release drops the in-memory claim; committed keys stay.
 func (s *Bolt) Release(_ context.Context, c Claim) error {
-	s.forget(c.keys())
-	return nil
-}
-
-func (s *Bolt) forget(nonce, key string) {
+	nonce, key := c.keys()
 	s.claimsMu.Lock()
 	delete(s.inflight, nonce)
 	delete(s.inflight, key)
 	s.claimsMu.Unlock()
+	return nil
 }
 
-// putClaim records the committed nonce and dedup key with their expiry, and
-// indexes them by expiry for the sweeper.
-func putClaim(tx *bbolt.Tx, c Claim, now time.Time) error {
+// dropCommitted drops the in-memory claim of c, now on disk, and counts the
+// commit for Claim's unlocked read.
+func (s *Bolt) dropCommitted(c Claim) {
 	nonce, key := c.keys()
-	claims, idx := tx.Bucket(claimsBucket), tx.Bucket(expiryBucket)
-	for _, k := range []struct {
-		name string
-		ttl  time.Duration
-	}{{nonce, c.NonceTTL}, {key, c.Window}} {
-		if k.name == "" {
-			continue
-		}
-		exp := appendTime(nil, now.Add(k.ttl))
-		if err := claims.Put([]byte(k.name), exp); err != nil {
-			return err
-		}
-		if err := idx.Put(append(append([]byte(nil), exp...), k.name...), nil); err != nil {
-			return err
-		}
+	if nonce == "" && key == "" {
+		return
 	}
-	return nil
+	s.claimsMu.Lock()
+	delete(s.inflight, nonce)
+	delete(s.inflight, key)
+	s.commits.Add(1)
+	s.claimsMu.Unlock()
 }

@@ -126,11 +126,7 @@ func parseHandle(h string, kinds ...byte) (byte, []byte, error) {
 // transaction (shared with concurrent writes).
 func (s *Bolt) Enqueue(_ context.Context, c Claim, destinations []string, ev Event) error {
 	entry := encodeEntry(ev, 0, "")
-	now := time.Now()
-	err := s.write(func(tx *bbolt.Tx) error {
-		if err := putClaim(tx, c, now); err != nil {
-			return err
-		}
+	err := s.writeWith(c.records(time.Now()), func(tx *bbolt.Tx) error {
 		for _, d := range destinations {
 			q, err := queueOf(tx, d, true)
 			if err != nil {
@@ -149,7 +145,7 @@ func (s *Bolt) Enqueue(_ context.Context, c Claim, destinations []string, ev Eve
 	if err != nil {
 		return err
 	}
-	s.forget(c.keys())
+	s.dropCommitted(c)
 	return nil
 }
 

@@ -58,7 +58,10 @@ type monitor struct {
 	conn    net.Conn
 	clients atomic.Int64
 	inLua   atomic.Int64
-	done    chan struct{}
+	// delivery counts the client commands that touch only a destination's
+	// queue keys ({q:...}): the workers' fetches and acks, not ingest.
+	delivery atomic.Int64
+	done     chan struct{}
 }
 
 func startMonitor(addr string) (*monitor, error) {
@@ -85,9 +88,14 @@ func startMonitor(addr string) (*monitor, error) {
 				return
 			}
 			if !midLine {
-				if strings.Contains(string(line[:min(len(line), 64)]), " lua] ") {
+				text := string(line)
+				switch {
+				case strings.Contains(text[:min(len(text), 64)], " lua] "):
 					m.inLua.Add(1)
-				} else {
+				case strings.Contains(text, "{q:") && !strings.Contains(text, "}:n:") && !strings.Contains(text, "}:d:"):
+					m.clients.Add(1)
+					m.delivery.Add(1)
+				default:
 					m.clients.Add(1)
 				}
 			}
@@ -98,6 +106,9 @@ func startMonitor(addr string) (*monitor, error) {
 }
 
 func (m *monitor) snapshot() int64 { return m.clients.Load() }
+
+// ingest is the client commands that are not delivery's.
+func (m *monitor) ingest() int64 { return m.clients.Load() - m.delivery.Load() }
 
 func (m *monitor) close() {
 	m.conn.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,6 +65,9 @@ func (r report) reference() (outcome, bool) {
 // ratio is the scenario's 2xx rate (202 for webhook_forward) over the
 // reference's.
 func (r report) ratio(o outcome) float64 {
+	if len(o.roundRatios) > 0 {
+		return median(o.roundRatios)
+	}
 	ref, ok := r.reference()
 	if !ok || o.err != nil && o.load.sent == 0 {
 		return math.NaN()
@@ -181,6 +185,9 @@ func (r report) details() []string {
 		if l.ranOut {
 			line += "; the request list ran out before the duration (raise -requests)"
 		}
+		if len(o.roundRatios) > 1 {
+			line += fmt.Sprintf("; ratio in each round %s (median shown)", fmtRatios(o.roundRatios))
+		}
 		if o.sc.redis {
 			line += fmt.Sprintf("; INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts", o.scriptsPerReq, o.commandsPerReq)
 		}
@@ -271,12 +278,14 @@ const method = `
 ## How it is measured
 
 Reproduce with ` + "`make bench`" + ` (` + "`go run ./test/bench`" + `; ` + "`-h`" + ` lists the flags:
-` + "`-duration`" + `, ` + "`-warmup`" + `, ` + "`-requests`" + `, ` + "`-only 3,forward-redis`" + `, ` + "`-out`" + `,
+` + "`-duration`" + `, ` + "`-rounds`" + `, ` + "`-warmup`" + `, ` + "`-requests`" + `, ` + "`-only 3,forward-redis`" + `, ` + "`-out`" + `,
 ` + "`-rate`" + `, ` + "`-backlog 1000000`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
 tree on one machine: the load generator, a local Go HTTP service as the
 destination, a private ` + "`redis-server`" + ` on a free port (never 6379; no
 persistence), and for every scenario its own ` + "`bin/caddy`" + ` with a fresh
-` + "`XDG_DATA_HOME`" + `. The machine is shared, so compare rows of one run, not runs.
+` + "`XDG_DATA_HOME`" + `. The machine is shared, so compare rows of one run, not runs:
+the scenarios run ` + "`-rounds`" + ` times (default 3), interleaved, so a busy moment
+hits every scenario alike, and each ratio shown is the median of its rounds.
 
 1. ` + "`reverse_proxy`" + ` to the Go service: the reference for every ratio.
 2. ` + "`webhook_verify standard`" + ` + ` + "`reverse_proxy`" + `, embedded store.
@@ -318,3 +327,17 @@ under ` + "`-backlog-rss`" + ` (150 MB).
 timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `); read
 one with ` + "`go tool pprof -top <file>`" + `.
 `
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fmtRatios(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmtRatio(x)
+	}
+	return strings.Join(parts, " ")
+}
