@@ -36,6 +36,26 @@ var errHandle = errors.New("embedded store: invalid delivery handle")
 type destLeases struct {
 	mu    sync.Mutex
 	until map[string]time.Time // handle -> end of lease
+	// readyFrom is where Fetch resumes in the ready bucket: every entry
+	// before it was leased when last seen. It is reset once a lease may have
+	// lapsed (at lapseAt, the earliest end of a ready lease), so that the
+	// entries of a dead consumer are fetched again.
+	readyFrom []byte
+	lapseAt   time.Time
+}
+
+// resumeReady returns where to start the ready scan at now.
+func (l *destLeases) resumeReady(now time.Time) []byte {
+	if l.readyFrom == nil || now.Before(l.lapseAt) {
+		return l.readyFrom
+	}
+	l.readyFrom, l.lapseAt = nil, time.Time{}
+	for h, until := range l.until {
+		if h[0] == kindReady && until.After(now) && (l.lapseAt.IsZero() || until.Before(l.lapseAt)) {
+			l.lapseAt = until
+		}
+	}
+	return nil
 }
 
 func (s *Bolt) leasesOf(destination string) *destLeases {
@@ -151,7 +171,8 @@ func (s *Bolt) Enqueue(_ context.Context, c Claim, destinations []string, ev Eve
 
 // Fetch leases up to max entries: due retries first, then ready ones in
 // arrival order. It reads with a cursor, so only max entries (plus the
-// leased ones it skips) are visited.
+// leased retries it skips) are visited: the ready scan resumes after the
+// entries leased by earlier calls.
 func (s *Bolt) Fetch(_ context.Context, destination, _ string, max int, lease time.Duration) ([]Delivery, error) {
 	if max <= 0 {
 		return nil, nil
@@ -161,12 +182,24 @@ func (s *Bolt) Fetch(_ context.Context, destination, _ string, max int, lease ti
 	defer l.mu.Unlock()
 	now := time.Now()
 	var out []Delivery
-	collect := func(b *bbolt.Bucket, kind byte) error {
+	readyFrom := l.resumeReady(now)
+	collect := func(b *bbolt.Bucket, kind byte, from []byte) error {
 		c := b.Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		var last []byte
+		defer func() {
+			if kind == kindReady && last != nil {
+				readyFrom = append([]byte(nil), last...)
+			}
+		}()
+		for ; k != nil && len(out) < max; k, v = c.Next() {
 			if kind == kindRetry && readTime(k[:8]).After(now) {
 				return nil
 			}
+			last = k
 			h := handleOf(kind, k)
 			if l.until[h].After(now) {
 				continue
@@ -184,17 +217,22 @@ func (s *Bolt) Fetch(_ context.Context, destination, _ string, max int, lease ti
 		if q == nil {
 			return nil
 		}
-		if err := collect(q.retry, kindRetry); err != nil {
+		if err := collect(q.retry, kindRetry, nil); err != nil {
 			return err
 		}
-		return collect(q.ready, kindReady)
+		return collect(q.ready, kindReady, readyFrom)
 	})
 	if err != nil {
 		return nil, err
 	}
+	until := now.Add(lease)
 	for _, d := range out {
-		l.until[d.Handle] = now.Add(lease)
+		l.until[d.Handle] = until
+		if d.Handle[0] == kindReady && (l.lapseAt.IsZero() || until.Before(l.lapseAt)) {
+			l.lapseAt = until
+		}
 	}
+	l.readyFrom = readyFrom
 	return out, nil
 }
 

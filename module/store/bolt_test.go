@@ -170,3 +170,69 @@ func TestEntryCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestBoltFetchResumes: Fetch resumes after the entries it leased, yet an
+// entry whose lease lapsed, or that a Retry made due, is fetched again.
+func TestBoltFetchResumes(t *testing.T) {
+	s := openBolt(t, filepath.Join(t.TempDir(), "store.db"))
+	enqueue(t, s, []string{destA}, "e1", "e2", "e3", "e4", "e5")
+	short := fetch(t, s, destA, "dead", 1, 50*time.Millisecond)
+	wantIDs(t, short, "e1")
+	wantIDs(t, fetch(t, s, destA, "c", 2, time.Minute), "e2", "e3")
+	got := fetch(t, s, destA, "c", 1, time.Minute)
+	wantIDs(t, got, "e4")
+	must(t, s.Ack(ctx, got[0]))
+	enqueue(t, s, []string{destA}, "e6")
+	wantIDs(t, fetch(t, s, destA, "c", 1, time.Minute), "e5")
+	time.Sleep(100 * time.Millisecond) // the "dead" consumer's lease lapses
+	wantIDs(t, fetch(t, s, destA, "c", 10, time.Minute), "e1", "e6")
+	wantIDs(t, fetch(t, s, destA, "c", 10, time.Minute))
+}
+
+// TestBoltLegacyExpiryIndex: a file whose expiry index has one entry per
+// record (before the sweep bucket) opens, and its records are still swept.
+func TestBoltLegacyExpiryIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	must(t, err)
+	exp := time.Now().Add(time.Millisecond)
+	must(t, db.Update(func(tx *bbolt.Tx) error {
+		claims, err := tx.CreateBucket(claimsBucket)
+		if err != nil {
+			return err
+		}
+		idx, err := tx.CreateBucket(legacyExpiryBucket)
+		if err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			key string
+			exp time.Time
+		}{{claimKey('n', "s", "old"), exp}, {claimKey('d', "s", "live"), exp.Add(time.Hour)}} {
+			if err := claims.Put([]byte(c.key), appendTime(nil, c.exp)); err != nil {
+				return err
+			}
+			if err := idx.Put(append(appendTime(nil, c.exp), c.key...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	must(t, db.Close())
+
+	s := openBolt(t, path)
+	mustClaim(t, s, Claim{Scope: "s", Key: "live", Window: time.Hour, Lease: time.Minute}, Duplicate)
+	must(t, s.sweep(exp.Add(time.Second)))
+	must(t, s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(legacyExpiryBucket) != nil {
+			t.Error("legacy index kept")
+		}
+		if tx.Bucket(claimsBucket).Get([]byte(claimKey('n', "s", "old"))) != nil {
+			t.Error("expired legacy record not swept")
+		}
+		if n := tx.Bucket(sweepBucket).Stats().KeyN; n != 1 {
+			t.Errorf("%d sweep entries left, want 1 (the live record's)", n)
+		}
+		return nil
+	}))
+}
