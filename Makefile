@@ -30,9 +30,10 @@ test: lint redis npm build
 	$(MAKE) fuzz
 	$(MAKE) xcaddy
 
-race: redis npm build
+race: redis npm
 	$(GO) test -race -count=1 ./module/... ./internal/...
-	WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./test/
+	$(GO) build -race -o bin/caddy-race ./cmd/caddy
+	WHI_CADDY=$(CURDIR)/bin/caddy-race $(GO) test -count=1 -timeout 20m ./test/
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^node_modules' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
