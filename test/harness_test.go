@@ -83,7 +83,13 @@ func newGateway(t testing.TB, caddyfile string, vars gatewayVars) *gateway {
 	g := &gateway{t: t, HTTP: freePort(t), Admin: freePort(t), DataDir: t.TempDir(), logs: new(syncBuffer)}
 	vars.HTTP, vars.Admin, vars.DataDir = g.HTTP, g.Admin, g.DataDir
 	g.config = renderConfig(t, caddyfile, vars)
-	t.Cleanup(g.Kill)
+	t.Cleanup(func() {
+		g.Kill()
+		// A race-instrumented gateway (make race) reports here.
+		if strings.Contains(g.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the gateway reported a data race:\n%s", g.logs)
+		}
+	})
 	return g
 }
 
