@@ -1,6 +1,7 @@
 package webhookingress
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,17 @@ func TestGlobalOption(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
 		}
+	}
+}
+
+// Ids come from senders: the JSON answers escape them.
+func TestWriteStatusEscapesIDs(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeStatus(rec, 202, "evt\"<1>\n", "accepted")
+	if got, want := rec.Body.String(), `{"id":"evt\"\u003c1\u003e\n","status":"accepted"}`+"\n"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
 	}
 }

@@ -119,12 +119,12 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if vr == nil {
 		// No webhook_verify in front: queue the body as it came.
 		if r.Method != http.MethodPost {
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
 			return nil
 		}
 		body, err := readBody(w, r, defaultMaxBody)
 		if err != nil {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body_too_large"})
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large")
 			return nil
 		}
 		vr = &verified{id: bodyHash(body), body: body}
@@ -155,7 +155,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	vr.committed = vr.claim != nil
 	f.app.notify(f.Destinations)
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": vr.id})
+	writeStatus(w, http.StatusAccepted, vr.id, "accepted")
 	return nil
 }
 
@@ -163,7 +163,7 @@ func (f *Forward) unavailable(w http.ResponseWriter, vr *verified, err error) er
 	f.logger.Error("webhook not queued: store unavailable",
 		zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(err))
 	w.Header().Set("Retry-After", retryAfterSeconds)
-	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "store_unavailable"})
+	writeError(w, http.StatusServiceUnavailable, "store_unavailable")
 	return nil
 }
 

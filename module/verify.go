@@ -310,7 +310,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			return v.reject(w, r, http.StatusConflict, "in_progress", id, nil)
 		case outcome == store.Duplicate:
 			v.count(r, "duplicate")
-			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": id})
+			writeStatus(w, http.StatusOK, id, "duplicate")
 			return nil
 		}
 		vr.claim, vr.store = claim, st
@@ -528,7 +528,7 @@ func (v *Verify) reject(w http.ResponseWriter, r *http.Request, status int, reas
 	}
 	v.logger.Info("webhook rejected", fields...)
 	v.count(r, metricOutcomes[reason])
-	writeJSON(w, status, map[string]string{"error": reason})
+	writeError(w, status, reason)
 	return nil
 }
 
@@ -567,11 +567,27 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	return buf.Bytes(), nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v map[string]string) {
+// writeError answers with the documented JSON error.
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, `{"error":`+jsonString(reason)+"}\n")
+}
+
+// writeStatus answers {"id":...,"status":...}: accepted or duplicate.
+func writeStatus(w http.ResponseWriter, status int, id, state string) {
+	writeJSON(w, status, `{"id":`+jsonString(id)+`,"status":`+jsonString(state)+"}\n")
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	// Values are ids and fixed reasons; the encoder cannot fail on them.
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = io.WriteString(w, body)
+}
+
+// jsonString quotes s as a JSON string; ids come from senders, so they are
+// escaped like any other input.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
 }
 
 func bodyHash(body []byte) string {
