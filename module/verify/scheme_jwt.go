@@ -55,20 +55,8 @@ func (s *jwtScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 		jwt.WithLeeway(jwtLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
-	switch {
-	case err == nil:
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return time.Time{}, "", errMalformed
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return time.Time{}, "", errNoMatch
-	// The parser checks the signature before the claims, so a time error
-	// here means the token itself is genuine.
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return time.Time{}, "", errTooOld
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return time.Time{}, "", errTooNew
-	default:
-		return time.Time{}, "", errNoMatch
+	if err != nil {
+		return time.Time{}, "", jwtError(err)
 	}
 	want, err := base64.StdEncoding.DecodeString(claims.SHA256)
 	sum := sha256.Sum256(r.Body)
@@ -85,4 +73,20 @@ func (s *jwtScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 	// The signed part (header.claims) names the token: its signature
 	// segment could be re-encoded without changing what was signed.
 	return issued.Time, token[:strings.LastIndexByte(token, '.')], nil
+}
+
+// jwtError maps golang-jwt's errors to the scheme errors. The parser checks
+// the signature before the claims, so a time error means the token itself
+// is genuine and only its age is wrong.
+func jwtError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return errMalformed
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return errTooOld
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return errTooNew
+	default:
+		return errNoMatch
+	}
 }

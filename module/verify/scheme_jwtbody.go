@@ -68,16 +68,8 @@ func (s *jwtBodyScheme) check(r *Request, now time.Time) (time.Time, string, err
 		jwt.WithLeeway(jwtLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
-	switch {
-	case err == nil:
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return time.Time{}, "", errMalformed
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return time.Time{}, "", errTooOld
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return time.Time{}, "", errTooNew
-	default:
-		return time.Time{}, "", errNoMatch
+	if err != nil {
+		return time.Time{}, "", jwtError(err)
 	}
 	var body map[string]any
 	if decodeJSON(r.Body, &body) != nil {

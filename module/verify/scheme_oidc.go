@@ -98,18 +98,8 @@ func (s *oidcScheme) check(r *Request, now time.Time) (time.Time, string, error)
 		jwt.WithLeeway(jwtLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
-	switch {
-	case err == nil:
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return time.Time{}, "", errMalformed
-	// The signature is checked before the claims: a time error means the
-	// token itself is genuine.
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return time.Time{}, "", errTooOld
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return time.Time{}, "", errTooNew
-	default:
-		return time.Time{}, "", errNoMatch
+	if err != nil {
+		return time.Time{}, "", jwtError(err)
 	}
 	if !slices.Contains(googleIssuers, claims.Issuer) || claims.Email != s.email || !claims.EmailVerified {
 		return time.Time{}, "", errNoMatch
