@@ -19,7 +19,7 @@ import (
 )
 
 // reclaimWait covers a dead instance's Redis delivery lease (timeout 1s +
-// 30s) and the delivery after it.
+// 5s) and the delivery after it, with room for a slow machine.
 const reclaimWait = 90 * time.Second
 
 func chaosVars(t *testing.T, be *backend, redis bool) gatewayVars {
@@ -33,8 +33,8 @@ func chaosVars(t *testing.T, be *backend, redis bool) gatewayVars {
 func storeName(redis bool) string { return map[bool]string{false: "embedded", true: "redis"}[redis] }
 
 // runConcurrently runs subtests at the same time regardless of -parallel:
-// the Redis scenarios each wait out a 31 s delivery lease, and waiting for
-// them one after another would make the short suite far too long.
+// the Redis scenarios each wait out a 6 s delivery lease, and waiting for
+// them one after another would make the short suite longer.
 func runConcurrently(t *testing.T, tests map[string]func(*testing.T)) {
 	var wg sync.WaitGroup
 	for name, fn := range tests {
@@ -48,9 +48,9 @@ func runConcurrently(t *testing.T, tests map[string]func(*testing.T)) {
 }
 
 // Crashes and a store outage. A process killed with Redis leaves its leased
-// entries to their lease (timeout 1s + 30s), and a Redis outage can leave an
-// unacknowledged delivery to its lease too, so these scenarios take about
-// 40 s even in the short mode; they run concurrently.
+// entries to their lease (timeout 1s + 5s), and a Redis outage can leave an
+// unacknowledged delivery to its lease too, so these scenarios wait that out
+// even in the short mode; they run concurrently.
 func TestChaosCrashAndRecover(t *testing.T) {
 	tests := map[string]func(*testing.T){
 		"SIGKILL one of two instances sharing redis": killOneOfTwo,
@@ -111,7 +111,7 @@ func killDuringDelivery(t *testing.T, redis bool) {
 }
 
 // Two instances share Redis; A is SIGKILLed while deliveries are in flight.
-// B reclaims A's pending entries once their lease (timeout 1s + 30s) ends.
+// B reclaims A's pending entries once their lease (timeout 1s + 5s) ends.
 func killOneOfTwo(t *testing.T) {
 	be := newBackend(t)
 	var mu sync.Mutex

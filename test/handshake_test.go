@@ -327,7 +327,7 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 		unsubscribe := sns.message("UnsubscribeConfirmation", snsTopic, "unsub-token")
 		got = send(t, http.MethodPost, g.URL("/sns"), snsHeader(unsubscribe), unsubscribe.signed(t, sns.key))
 		wantAnswer(t, "UnsubscribeConfirmation", got, 200, "application/json", `{"status":"handshake"}`)
-		if !strings.Contains(g.logs.String(), "UnsubscribeConfirmation") {
+		if !g.logged("UnsubscribeConfirmation") {
 			t.Errorf("the UnsubscribeConfirmation is not logged:\n%s", g.logs)
 		}
 
@@ -335,8 +335,8 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 		manual := sns.message("SubscriptionConfirmation", snsTopic, "manual-token")
 		got = send(t, http.MethodPost, g.URL("/sns-manual"), snsHeader(manual), manual.signed(t, sns.key))
 		wantAnswer(t, "SubscriptionConfirmation without auto_confirm", got, 200, "application/json", `{"status":"handshake"}`)
-		if logs := g.logs.String(); !strings.Contains(logs, "awaits confirmation") || !strings.Contains(logs, "Token=manual-token") {
-			t.Errorf("the SubscribeURL to visit is not logged:\n%s", logs)
+		if !g.logged("awaits confirmation", "Token=manual-token") {
+			t.Errorf("the SubscribeURL to visit is not logged:\n%s", g.logs)
 		}
 
 		// A SubscribeURL that is not https is answered but never fetched.
@@ -344,7 +344,7 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 		plain.SubscribeURL = strings.Replace(plain.SubscribeURL, "https://", "http://", 1)
 		got = send(t, http.MethodPost, g.URL("/sns"), snsHeader(plain), plain.signed(t, sns.key))
 		wantAnswer(t, "SubscriptionConfirmation with an http SubscribeURL", got, 200, "application/json", `{"status":"handshake"}`)
-		if !strings.Contains(g.logs.String(), "SubscribeURL refused") {
+		if !g.logged("SubscribeURL refused") {
 			t.Errorf("the refused SubscribeURL is not logged:\n%s", g.logs)
 		}
 

@@ -377,6 +377,23 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
+// logged reports whether every part appears in the gateway's output within a
+// few seconds: the output reaches the test through a pipe, so a line can
+// arrive after the answer it belongs to.
+func (g *gateway) logged(parts ...string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs, all := g.logs.String(), true
+		for _, p := range parts {
+			all = all && strings.Contains(logs, p)
+		}
+		if all || time.Now().After(deadline) {
+			return all
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // syncBuffer collects a process's output for failure messages.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -16,10 +16,11 @@ import (
 )
 
 const (
-	// leaseMargin is added to Timeout for the lease of fetched entries: it
-	// covers the queue round trips around an attempt, so that a live worker's
-	// entries are never handed to another consumer.
-	leaseMargin = 30 * time.Second
+	// The lease of fetched entries is Timeout plus a margin of Timeout, at
+	// least minLeaseMargin: the margin covers the queue round trips around an
+	// attempt, so that a live worker's entries are never handed to another
+	// consumer, while a dead one's come back soon (30 s with the defaults).
+	minLeaseMargin = 5 * time.Second
 	// Polling an empty queue backs off between these; Notify cuts it short.
 	idleMin = 50 * time.Millisecond
 	idleMax = time.Second
@@ -139,7 +140,7 @@ func (w *Worker) Run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		batch, err := w.q.Fetch(ctx, w.d.URL, w.consumer, n, w.d.Timeout+leaseMargin)
+		batch, err := w.q.Fetch(ctx, w.d.URL, w.consumer, n, w.d.Timeout+max(w.d.Timeout, minLeaseMargin))
 		if err != nil {
 			w.release(n)
 			if ctx.Err() != nil {
