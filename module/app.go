@@ -63,7 +63,6 @@ type App struct {
 	running      map[string]*deliver.Worker // by destination URL
 	workers      sync.WaitGroup
 	pending      sync.WaitGroup // background commits; Stop waits for them
-	observe      func(deliver.Outcome)
 	// ingesting counts webhook requests in flight; a burst of them makes
 	// the delivery workers give way (see ingestBusy).
 	ingesting atomic.Int64
@@ -89,7 +88,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	a.destinations = make(map[string]deliver.Destination)
-	a.observe = observeDelivery()
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
@@ -138,7 +136,7 @@ func (a *App) Start() error {
 	a.running = make(map[string]*deliver.Worker, len(a.destinations))
 	for _, d := range a.destinations {
 		dests = append(dests, d.URL)
-		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), a.observe)
+		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), observeDelivery)
 		w.YieldTo(a.ingestBusy)
 		a.running[d.URL] = w
 		a.workers.Add(1)

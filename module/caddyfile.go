@@ -280,19 +280,14 @@ func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {
 	}
 	dd := &Dedupe{Mode: args[0]}
 	rest := args[1:]
-	switch dd.Mode {
-	case "header", "json":
-		if len(rest) == 0 {
-			return nil, d.Errf("dedupe %s needs a %s", dd.Mode, map[string]string{"header": "header name", "json": "JSON path"}[dd.Mode])
-		}
+	if (dd.Mode == "header" || dd.Mode == "json") && len(rest) > 0 {
 		dd.Arg, rest = rest[0], rest[1:]
-	case "id", "body":
-	case "off":
-		if len(rest) > 0 {
-			return nil, d.ArgErr()
-		}
-	default:
-		return nil, d.Errf("dedupe must be id, body, header <name>, json <path> or off, not %q", dd.Mode)
+	}
+	if err := dd.check(); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	if dd.Mode == "off" && len(rest) > 0 {
+		return nil, d.ArgErr()
 	}
 	switch len(rest) {
 	case 0:

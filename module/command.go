@@ -13,6 +13,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
 
 func init() {
@@ -46,14 +48,7 @@ func queuesCommand() *cobra.Command {
 		Use:   "queues",
 		Short: "Shows queued, in-flight, retrying and dead events per destination",
 		RunE: func(c *cobra.Command, _ []string) error {
-			var queues []struct {
-				Destination      string  `json:"destination"`
-				Queued           int64   `json:"queued"`
-				InFlight         int64   `json:"in_flight"`
-				Retrying         int64   `json:"retrying"`
-				Dead             int64   `json:"dead"`
-				OldestAgeSeconds float64 `json:"oldest_age_seconds"`
-			}
+			var queues []store.QueueStats
 			raw, err := adminCall(c, http.MethodGet, "/webhook_ingress/queues", nil, &queues)
 			if err != nil || printJSON(c, raw) {
 				return err

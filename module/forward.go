@@ -123,9 +123,12 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			return nil
 		}
 		body, err := readBody(w, r, defaultMaxBody)
-		if err != nil {
+		if tooLarge(err) {
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large")
 			return nil
+		}
+		if err != nil {
+			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
 		vr = &verified{id: bodyHash(body), body: body}
 	}

@@ -108,11 +108,9 @@ func observeStore(op string, start time.Time) {
 
 // observeDelivery turns delivery outcomes into metrics; the deliver package
 // logs the final outcome of each event itself.
-func observeDelivery() func(deliver.Outcome) {
-	return func(o deliver.Outcome) {
-		deliveriesTotal.WithLabelValues(o.Destination, o.Result).Inc()
-		deliveryDuration.WithLabelValues(o.Destination).Observe(o.Duration.Seconds())
-	}
+func observeDelivery(o deliver.Outcome) {
+	deliveriesTotal.WithLabelValues(o.Destination, o.Result).Inc()
+	deliveryDuration.WithLabelValues(o.Destination).Observe(o.Duration.Seconds())
 }
 
 // queueGaugeInterval is how often queue depth, age and dead letters are read.

@@ -210,16 +210,25 @@ func (v *Verify) Validate() error {
 	default:
 		return fmt.Errorf("webhook_verify: on_store_error must be reject or allow, not %q", v.OnStoreError)
 	}
-	switch v.dedupe.Mode {
-	case "id", "body", "off":
-	case "header", "json":
-		if v.dedupe.Arg == "" {
-			return fmt.Errorf("webhook_verify: dedupe %s needs a %s", v.dedupe.Mode, map[string]string{"header": "header name", "json": "JSON path"}[v.dedupe.Mode])
-		}
-	default:
-		return fmt.Errorf("webhook_verify: dedupe must be id, body, header <name>, json <path> or off, not %q", v.dedupe.Mode)
+	if err := v.dedupe.check(); err != nil {
+		return fmt.Errorf("webhook_verify: %w", err)
 	}
 	return nil
+}
+
+// check says what is wrong with a dedupe setting; the Caddyfile parser and
+// Validate (for JSON configs) share it.
+func (d Dedupe) check() error {
+	switch d.Mode {
+	case "id", "body", "off":
+		return nil
+	case "header", "json":
+		if d.Arg == "" {
+			return fmt.Errorf("dedupe %s needs a %s", d.Mode, map[string]string{"header": "header name", "json": "JSON path"}[d.Mode])
+		}
+		return nil
+	}
+	return fmt.Errorf("dedupe must be id, body, header <name>, json <path> or off, not %q", d.Mode)
 }
 
 // verified is what webhook_verify hands to webhook_forward through the
@@ -258,11 +267,11 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return v.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "", nil)
 	}
 	body, err := readBody(w, r, v.MaxBody)
+	if tooLarge(err) {
+		return v.reject(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "", nil)
+	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return v.reject(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "", nil)
-		}
+		// The sender went away mid-body; Caddy's error handling answers.
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
 
@@ -461,7 +470,11 @@ func (v *Verify) claimFor(r *http.Request, res verify.Result, id string, body []
 	case "id":
 		c.Key = "id:" + id
 	case "body":
-		c.Key = "body:" + bodyHash(body)
+		sum := id // without a provider id, the id is already the body's hash
+		if res.ID != "" {
+			sum = bodyHash(body)
+		}
+		c.Key = "body:" + sum
 	case "header":
 		val := r.Header.Get(v.dedupe.Arg)
 		if val == "" {
@@ -568,6 +581,12 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 }
 
 // writeError answers with the documented JSON error.
+// tooLarge reports whether a body read stopped at the size limit.
+func tooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
+}
+
 func writeError(w http.ResponseWriter, status int, reason string) {
 	writeJSON(w, status, `{"error":`+jsonString(reason)+"}\n")
 }

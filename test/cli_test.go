@@ -54,7 +54,8 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("send with a wrong secret should fail with 401: %v\n%s", err, out)
 	}
 
-	// queues, dead and redrive talk to the admin API.
+	// queues, dead and redrive talk to the admin API (forwardConfig has five
+	// destinations).
 	eventually(t, 10*time.Second, "a dead letter", func() bool {
 		out, _ := runCaddy(t, "", "webhook", "dead", admin, "--json")
 		return strings.Contains(out, `"attempts":2`)
@@ -65,7 +66,7 @@ func TestCLI(t *testing.T) {
 	}
 	out, err = runCaddy(t, "", "webhook", "queues", admin, "--json")
 	var queues []map[string]any
-	if err != nil || json.Unmarshal([]byte(out), &queues) != nil || len(queues) != 4 {
+	if err != nil || json.Unmarshal([]byte(out), &queues) != nil || len(queues) != 5 {
 		t.Fatalf("queues --json: %v\n%s", err, out)
 	}
 	out, err = runCaddy(t, "", "webhook", "dead", admin, "--destination", be.URL+"/doomed")

@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
 )
 
 const internalSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -47,6 +47,11 @@ const forwardConfig = `{
 		}
 		webhook_forward {{.Backend}}/a {{.Backend}}/b {
 			backoff 50ms 100ms
+		}
+	}
+	handle /raw {
+		webhook_forward {{.Backend}}/raw {
+			backoff 10ms 20ms
 		}
 	}
 	handle /doomed {
@@ -143,13 +148,10 @@ func checkAllDelivered(t *testing.T, be *backend, path string, c ingestCounts, t
 
 func TestForwardRetriesUntilDelivered(t *testing.T) {
 	for _, redis := range []bool{false, true} {
-		name := map[bool]string{false: "embedded", true: "redis"}[redis]
+		name := storeName(redis)
 		t.Run(name, func(t *testing.T) {
 			be := newBackend(t)
-			vars := gatewayVars{Backend: be.URL}
-			if redis {
-				vars.Redis = redistest.Start(t).URL()
-			}
+			vars := chaosVars(t, be, redis)
 			// The internal service fails its first 40 requests.
 			be.SetStatus(func(n int, _ recorded) int {
 				if n <= 40 {
@@ -225,13 +227,10 @@ func TestForwardFanOut(t *testing.T) {
 // is delivered after the restart.
 func TestForwardSurvivesSIGKILL(t *testing.T) {
 	for _, redis := range []bool{false, true} {
-		name := map[bool]string{false: "embedded", true: "redis"}[redis]
+		name := storeName(redis)
 		t.Run(name, func(t *testing.T) {
 			be := newBackend(t)
-			vars := gatewayVars{Backend: be.URL}
-			if redis {
-				vars.Redis = redistest.Start(t, redistest.WithAppendOnly()).URL()
-			}
+			vars := chaosVars(t, be, redis)
 			// A slow destination keeps a backlog queued at the kill.
 			be.SetStatus(func(int, recorded) int { time.Sleep(5 * time.Millisecond); return http.StatusOK })
 			g := newGateway(t, forwardConfig, vars)
@@ -274,6 +273,22 @@ func TestAdminDeadLettersAndRedrive(t *testing.T) {
 		}
 	}
 	doomed := be.URL + "/doomed"
+	for _, bad := range []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"GET", "/webhook_ingress/dead?limit=0", nil, http.StatusBadRequest},
+		{"GET", "/webhook_ingress/dead?destination=http://nowhere/", nil, http.StatusNotFound},
+		{"DELETE", "/webhook_ingress/dead/no_such_event?destination=" + doomed, nil, http.StatusNotFound},
+		{"POST", "/webhook_ingress/dead/redrive", "not an object", http.StatusBadRequest},
+		{"PUT", "/webhook_ingress/queues", nil, http.StatusMethodNotAllowed},
+		{"GET", "/webhook_ingress/elsewhere", nil, http.StatusNotFound},
+	} {
+		if code := g.AdminJSON(bad.method, bad.path, bad.body, nil); code != bad.want {
+			t.Errorf("%s %s: %d, want %d", bad.method, bad.path, code, bad.want)
+		}
+	}
 	var dead []struct {
 		ID, Destination, Provider string
 		LastError                 string `json:"last_error"`
@@ -320,4 +335,32 @@ func TestAdminDeadLettersAndRedrive(t *testing.T) {
 		}
 		return n == 2
 	})
+}
+
+// webhook_forward without webhook_verify in front queues the body as it came,
+// with the body's SHA-256 as the event id.
+func TestForwardWithoutVerify(t *testing.T) {
+	be := newBackend(t)
+	g := newGateway(t, forwardConfig, gatewayVars{Backend: be.URL})
+	g.Start()
+	body := []byte(`{"unsigned":true}`)
+	status, resp, _ := post(t, g.URL("/raw"), nil, body)
+	sum := sha256.Sum256(body)
+	id := hex.EncodeToString(sum[:])
+	if status != http.StatusAccepted || !strings.Contains(resp, id) {
+		t.Fatalf("got %d %s, want 202 with id %s", status, resp, id)
+	}
+	eventually(t, 10*time.Second, "the delivery", func() bool { return len(be.successes()) == 1 })
+	if got := be.successes()[0]; !bytes.Equal(got.Body, body) || got.Header.Get("Webhook-Id") != id {
+		t.Errorf("delivery: id %q body %q", got.Header.Get("Webhook-Id"), got.Body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, g.URL("/raw"), nil)
+	resp2, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", resp2.StatusCode)
+	}
 }
