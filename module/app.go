@@ -31,8 +31,8 @@ func init() {
 var errStopped = errors.New("webhook_ingress app stopped")
 
 // stores shares the Redis client or the embedded database across config
-// reloads: the new config starts before the old one stops, and bbolt's file
-// lock would otherwise block the new config.
+// reloads: the new config starts before the old one stops, and the embedded
+// store's directory lock would otherwise block the new config.
 var stores = caddy.NewUsagePool()
 
 // current is the app of the running config, for the admin API.
@@ -47,7 +47,8 @@ type App struct {
 	// Redis, when set, shares nonces, dedup keys and the queue between
 	// instances. Without it the embedded store is used.
 	Redis *RedisConfig `json:"redis,omitempty"`
-	// DataDir holds the embedded store's file; default: Caddy's data dir.
+	// DataDir holds the embedded store (in its "log" directory); default:
+	// Caddy's data dir.
 	DataDir string `json:"data_dir,omitempty"`
 
 	ctx      context.Context
@@ -105,12 +106,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "webhook_ingress")
 	}
-	path, err := filepath.Abs(filepath.Join(caddy.NewReplacer().ReplaceAll(dir, ""), "store.db"))
+	path, err := filepath.Abs(filepath.Join(caddy.NewReplacer().ReplaceAll(dir, ""), "log"))
 	if err != nil {
 		return err
 	}
-	a.storeKey = "bolt:" + path
-	a.newStore = func() (store.Store, error) { return store.OpenBolt(path) }
+	a.storeKey = "embedded:" + path
+	a.newStore = func() (store.Store, error) { return store.OpenLog(path, store.LogOptions{}) }
 	return nil
 }
 

@@ -23,14 +23,14 @@ func hmacHex(secret string, body []byte) string {
 }
 
 // goroutines counts the gateway's goroutines whose stack is in this module,
-// go-redis or bbolt, from Caddy's pprof endpoint. (reverse_proxy's idle
+// go-redis, from Caddy's pprof endpoint. (reverse_proxy's idle
 // upstream connections of old configs linger until their idle timeout; they
 // are Caddy's, not ours.)
 func (g *gateway) goroutines() int {
 	g.t.Helper()
 	n := 0
 	for _, group := range strings.Split(goroutineDump(g.t, g), "\n\n") {
-		if !strings.Contains(group, "webhook-ingress") && !strings.Contains(group, "go-redis") && !strings.Contains(group, "bbolt") {
+		if !strings.Contains(group, "webhook-ingress") && !strings.Contains(group, "go-redis") {
 			continue
 		}
 		if m := regexp.MustCompile(`^(\d+) @`).FindStringSubmatch(group); m != nil {

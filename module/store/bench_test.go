@@ -1,7 +1,6 @@
 package store
 
 import (
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,7 @@ import (
 // 2-core machine like the load test's 32 connections.
 
 func benchBackends(b *testing.B, run func(b *testing.B, s Store)) {
-	b.Run("bolt", func(b *testing.B) { run(b, openBolt(b, filepath.Join(b.TempDir(), "store.db"))) })
+	b.Run("embedded", func(b *testing.B) { run(b, openLog(b, b.TempDir())) })
 	b.Run("redis", func(b *testing.B) {
 		srv := redistest.Start(b)
 		run(b, newRedis(b, RedisConfig{URL: srv.URL(), KeyPrefix: "bench:"}))

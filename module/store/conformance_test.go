@@ -25,17 +25,22 @@ var prefixes atomic.Int64
 // uniquePrefix isolates tests that share one Redis server.
 func uniquePrefix() string { return fmt.Sprintf("t%d:", prefixes.Add(1)) }
 
-func boltBackend() backend {
-	return backend{"bolt", func(t *testing.T) Store { return openBolt(t, filepath.Join(t.TempDir(), "data", "store.db")) }}
+func logBackend() backend {
+	return backend{"embedded", func(t *testing.T) Store { return openLog(t, filepath.Join(t.TempDir(), "data")) }}
 }
 
 func redisBackend(srv *redistest.Server) backend {
 	return backend{"redis", func(t *testing.T) Store { return newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()}) }}
 }
 
-func openBolt(t testing.TB, path string) *Bolt {
+func openLog(t testing.TB, dir string) *Log {
 	t.Helper()
-	s, err := OpenBolt(path)
+	return openLogWith(t, dir, LogOptions{})
+}
+
+func openLogWith(t testing.TB, dir string, opts LogOptions) *Log {
+	t.Helper()
+	s, err := OpenLog(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +89,7 @@ func runConformance(t *testing.T, b backend) {
 }
 
 func TestConformance(t *testing.T) {
-	runConformance(t, boltBackend())
+	runConformance(t, logBackend())
 	runConformance(t, redisBackend(redistest.Start(t)))
 }
 

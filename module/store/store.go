@@ -1,5 +1,5 @@
 // Package store keeps replay nonces, dedup keys and the delivery queue, in
-// Redis or in an embedded bbolt file. It knows nothing of Caddy.
+// Redis or in an embedded log (log.go). It knows nothing of Caddy.
 package store
 
 import (

@@ -10,12 +10,6 @@ import (
 // The embedded store keeps a queue entry as length-prefixed fields: id,
 // provider, last error, received at, attempts, headers, body.
 
-func appendTime(b []byte, t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
-}
-
-func readTime(b []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(b))) }
-
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
@@ -72,14 +66,15 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-// bytes copies, since bbolt's values are only valid inside the transaction.
+// bytes returns a length-prefixed field without copying it: a fetched
+// entry is decoded from a buffer of its own.
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.err, d.b = errCorrupt, nil
 		return nil
 	}
-	v := append([]byte(nil), d.b[:n]...)
+	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
 }

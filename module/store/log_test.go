@@ -1,0 +1,360 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestLogRestart: committed keys and queued events, with their retry and
+// dead-letter state, survive close and reopen; uncommitted claims and
+// leases do not need to.
+func TestLogRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	committed := claim("s", "n1", "k1")
+	mustClaim(t, s, committed, Claimed)
+	must(t, s.Commit(ctx, committed))
+	queued := claim("s", "n2", "k2")
+	mustClaim(t, s, queued, Claimed)
+	must(t, s.Enqueue(ctx, queued, []string{destA, destB}, event("e1")))
+	enqueue(t, s, []string{destA}, "e2", "e3", "e4")
+	got := fetch(t, s, destA, "c1", 3, time.Minute)
+	must(t, s.Ack(ctx, got[1]))
+	got[0].Attempts, got[0].LastError = 1, "503"
+	must(t, s.Retry(ctx, got[0], time.Now()))
+	got[2].Attempts, got[2].LastError = 12, "gave up"
+	must(t, s.Dead(ctx, got[2]))
+	mustClaim(t, s, claim("s", "n3", "k3"), Claimed) // never committed
+	must(t, s.Close())
+
+	s = openLog(t, dir)
+	mustClaim(t, s, claim("s", "n9", "k1"), Duplicate)
+	mustClaim(t, s, claim("s", "n1", "k9"), Replayed)
+	mustClaim(t, s, claim("s", "n8", "k2"), Duplicate)
+	mustClaim(t, s, claim("s", "n3", "k3"), Claimed)
+	again := fetch(t, s, destA, "c2", 10, time.Minute)
+	wantIDs(t, again, "e1", "e4")
+	if again[0].Attempts != 1 || again[0].LastError != "503" {
+		t.Fatalf("retried entry after reopen: %d attempts, %q", again[0].Attempts, again[0].LastError)
+	}
+	wantIDs(t, fetch(t, s, destB, "c2", 10, time.Minute), "e1")
+	dead, err := s.DeadLetters(ctx, destA, 10)
+	must(t, err)
+	wantIDs(t, dead, "e3")
+	if dead[0].Attempts != 12 || dead[0].LastError != "gave up" {
+		t.Fatalf("dead letter after reopen: %+v", dead[0])
+	}
+	// New events get new ids: none is mistaken for an old one.
+	enqueue(t, s, []string{destA}, "e5")
+	wantIDs(t, fetch(t, s, destA, "c2", 10, time.Minute), "e5")
+}
+
+func TestLogSweep(t *testing.T) {
+	s := openLog(t, t.TempDir())
+	short := Claim{Scope: "s", Nonce: "n", NonceTTL: time.Millisecond, Key: "k", Window: time.Millisecond, Lease: time.Millisecond}
+	long := Claim{Scope: "s", Key: "long", Window: time.Hour, Lease: time.Minute}
+	recommitted := Claim{Scope: "s", Key: "again", Window: time.Millisecond, Lease: time.Minute}
+	for _, c := range []Claim{short, long, recommitted} {
+		mustClaim(t, s, c, Claimed)
+		must(t, s.Commit(ctx, c))
+	}
+	time.Sleep(5 * time.Millisecond)
+	recommitted.Window = time.Hour
+	mustClaim(t, s, recommitted, Claimed) // expired keys read as absent
+	must(t, s.Commit(ctx, recommitted))
+	mustClaim(t, s, Claim{Scope: "s", Key: "uncommitted", Lease: time.Millisecond}, Claimed)
+	time.Sleep(5 * time.Millisecond)
+
+	s.sweep(time.Now().UnixNano())
+	if len(s.claims) != 2 || len(s.inflight) != 0 {
+		t.Fatalf("after sweep: %d claims (want long and again), %d in flight", len(s.claims), len(s.inflight))
+	}
+	mustClaim(t, s, recommitted, Duplicate)
+	mustClaim(t, s, long, Duplicate)
+}
+
+func TestLogClosed(t *testing.T) {
+	s := openLog(t, t.TempDir())
+	must(t, s.Close())
+	must(t, s.Close())
+	c := claim("s", "n", "k")
+	_, claimErr := s.Claim(ctx, c)
+	_, fetchErr := s.Fetch(ctx, destA, "c", 1, time.Minute)
+	_, statsErr := s.Stats(ctx, destA)
+	_, deadErr := s.DeadLetters(ctx, destA, 1)
+	for name, err := range map[string]error{
+		"Ping":        s.Ping(ctx),
+		"Claim":       claimErr,
+		"Commit":      s.Commit(ctx, c),
+		"Enqueue":     s.Enqueue(ctx, c, []string{destA}, event("e")),
+		"Fetch":       fetchErr,
+		"Stats":       statsErr,
+		"DeadLetters": deadErr,
+	} {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s after Close: %v, want ErrUnavailable", name, err)
+		}
+	}
+}
+
+func TestOpenLogErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	must(t, os.WriteFile(file, []byte("x"), 0o600))
+	if _, err := OpenLog(file, LogOptions{}); err == nil {
+		t.Fatal("a file as the directory must fail")
+	}
+	openLog(t, filepath.Join(dir, "store"))
+	defer func(was time.Duration) { lockTimeout = was }(lockTimeout)
+	lockTimeout = 200 * time.Millisecond
+	start := time.Now()
+	_, err := OpenLog(filepath.Join(dir, "store"), LogOptions{})
+	if err == nil || !strings.Contains(err.Error(), "another Caddy") {
+		t.Fatalf("a directory in use must fail with a clear error, got %v", err)
+	}
+	if waited := time.Since(start); waited < lockTimeout {
+		t.Fatalf("gave up after %v, want a wait of %v for a restarting process", waited, lockTimeout)
+	}
+}
+
+// TestLogTornTail: a frame cut short by a crash at the end of the log is
+// dropped at the next open, and what came before it is intact; damage in
+// a sealed segment is reported instead.
+func TestLogTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	enqueue(t, s, []string{destA}, "e1", "e2")
+	must(t, s.Close())
+	seg := lastSegment(t, dir)
+	info, err := os.Stat(seg)
+	must(t, err)
+	for _, tail := range [][]byte{{0, 0, 1}, {0, 0, 0, 40, 1, 2, 3, 4, 'E', 0}} {
+		f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+		must(t, err)
+		_, err = f.Write(tail)
+		must(t, err)
+		must(t, f.Close())
+
+		s = openLog(t, dir)
+		if after, _ := os.Stat(seg); after.Size() != info.Size() {
+			t.Fatalf("torn tail %v kept: %d bytes, want %d", tail, after.Size(), info.Size())
+		}
+		wantIDs(t, fetch(t, s, destA, "c", 10, time.Minute), "e1", "e2")
+		must(t, s.Close())
+	}
+	// The same damage in a segment that is not the last one.
+	must(t, os.WriteFile(filepath.Join(dir, "00000000000000ff.wal"), nil, 0o600))
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.Write([]byte{0, 0, 1})
+	must(t, err)
+	must(t, f.Close())
+	if _, err := OpenLog(dir, LogOptions{}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged sealed segment: %v", err)
+	}
+}
+
+func lastSegment(t *testing.T, dir string) string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	must(t, err)
+	if len(names) == 0 {
+		t.Fatal("no segment")
+	}
+	return names[len(names)-1]
+}
+
+// TestLogCompaction: with small segments, delivered events and expired
+// claims are compacted away, and what is live (ready, retrying, dead,
+// leased, committed) is the same before and after compaction and after a
+// reopen.
+func TestLogCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := LogOptions{SegmentSize: 4 << 10, SweepInterval: time.Hour}
+	s := openLogWith(t, dir, opts)
+	kept := claim("s", "n-kept", "k-kept")
+	mustClaim(t, s, kept, Claimed)
+	must(t, s.Commit(ctx, kept))
+	enqueue(t, s, []string{destA, destB}, "r1", "r2", "d1", "l1")
+	got := fetch(t, s, destA, "c", 4, time.Minute)
+	wantIDs(t, got, "r1", "r2", "d1", "l1")
+	got[1].Attempts = 3
+	must(t, s.Retry(ctx, got[1], time.Now().Add(time.Hour)))
+	got[2].Attempts = 12
+	must(t, s.Dead(ctx, got[2]))
+	must(t, s.Ack(ctx, got[0]))
+	// Plenty of garbage: delivered events and short claims, over many
+	// segments.
+	for i := range 200 {
+		id := fmt.Sprint("g", i)
+		enqueue(t, s, []string{destA}, id)
+		c := Claim{Scope: "s", Key: id, Window: time.Millisecond, Lease: time.Minute}
+		mustClaim(t, s, c, Claimed)
+		must(t, s.Commit(ctx, c))
+	}
+	for {
+		ds := fetch(t, s, destA, "c", 50, time.Minute)
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			must(t, s.Ack(ctx, d))
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	s.sweep(time.Now().UnixNano())
+	before := segmentBytes(t, dir)
+	waitFor(t, func() bool {
+		// Writes that leave only garbage keep the writer going.
+		must(t, s.Commit(ctx, Claim{Scope: "s", Key: "tick"}))
+		return segmentBytes(t, dir) < before/4
+	})
+
+	check := func(s *Log) {
+		t.Helper()
+		mustClaim(t, s, claim("s", "n-kept", "k-other"), Replayed)
+		mustClaim(t, s, claim("s", "n-other", "k-kept"), Duplicate)
+		wantStats(t, s, destA, 0, 0, 1, 1)
+		wantIDs(t, fetch(t, s, destB, "c", 10, time.Minute), "r1", "r2", "d1", "l1")
+		dead, err := s.DeadLetters(ctx, destA, 10)
+		must(t, err)
+		wantIDs(t, dead, "d1")
+		if dead[0].Attempts != 12 {
+			t.Fatalf("dead letter attempts %d after compaction", dead[0].Attempts)
+		}
+	}
+	// l1 stays leased to "c" across compaction: its lease is kept.
+	if n := len(fetch(t, s, destA, "other", 10, time.Minute)); n != 0 {
+		t.Fatalf("%d entries fetched while leased or not due", n)
+	}
+	must(t, s.Ack(ctx, got[3]))
+	check(s)
+	must(t, s.Close())
+	s = openLogWith(t, dir, opts)
+	check(s)
+}
+
+func segmentBytes(t *testing.T, dir string) (n int64) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	must(t, err)
+	for _, name := range names {
+		if info, err := os.Stat(name); err == nil {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLogGroupCommit: concurrent writes share frames, and every one of
+// them lands exactly once.
+func TestLogGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				errs <- s.Enqueue(ctx, Claim{}, []string{destA}, event(fmt.Sprint(w, "-", i)))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	seen := map[string]bool{}
+	for {
+		ds := fetch(t, s, destA, "c", 100, time.Minute)
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			if seen[d.ID] {
+				t.Fatalf("%s fetched twice", d.ID)
+			}
+			seen[d.ID] = true
+		}
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d events, want %d", len(seen), writers*each)
+	}
+	f, err := os.Open(lastSegment(t, dir))
+	must(t, err)
+	defer f.Close()
+	frames := 0
+	for {
+		if _, err := readFrame(f, nil); err != nil {
+			break
+		}
+		frames++
+	}
+	if frames >= writers*each {
+		t.Fatalf("%d frames for %d concurrent writes: no group commit", frames, writers*each)
+	}
+}
+
+// TestLogStaleHandle: a consumer whose lease was taken over cannot retry or
+// bury the entry another consumer now holds.
+func TestLogStaleHandle(t *testing.T) {
+	s := openLog(t, t.TempDir())
+	enqueue(t, s, []string{destA}, "e1")
+	first := fetch(t, s, destA, "c1", 1, time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	second := fetch(t, s, destA, "c2", 1, time.Minute)
+	wantIDs(t, second, "e1")
+	must(t, s.Dead(ctx, first[0]))
+	must(t, s.Retry(ctx, first[0], time.Now()))
+	wantStats(t, s, destA, 0, 1, 0, 0)
+	must(t, s.Ack(ctx, second[0]))
+	wantStats(t, s, destA, 0, 0, 0, 0)
+	for _, h := range []string{"", "x", "1", "1.x", "x.1"} {
+		if err := s.Ack(ctx, Delivery{Destination: destA, Handle: h}); err == nil {
+			t.Errorf("Ack with handle %q: no error", h)
+		}
+	}
+}
+
+func TestEntryCodec(t *testing.T) {
+	for _, ev := range []Event{
+		event("e1"),
+		{ID: "empty", ReceivedAt: time.Unix(0, 1)},
+		{ID: "many", Header: http.Header{"A": make([]string, 40)}, Body: make([]byte, 1<<16), ReceivedAt: time.Unix(1700000000, 5)},
+	} {
+		var d Delivery
+		must(t, decodeEntry(encodeEntry(ev, 7, "last"), &d))
+		if d.Attempts != 7 || d.LastError != "last" || !reflect.DeepEqual(d.Event.Header, ev.Header) ||
+			d.ID != ev.ID || string(d.Body) != string(ev.Body) || !d.ReceivedAt.Equal(ev.ReceivedAt) {
+			t.Fatalf("round trip of %s: %+v", ev.ID, d)
+		}
+	}
+	b := encodeEntry(event("e1"), 1, "")
+	for _, cut := range []int{0, 1, 5, len(b) - 1} {
+		var d Delivery
+		if err := decodeEntry(b[:cut], &d); !errors.Is(err, errCorrupt) {
+			t.Fatalf("truncated at %d: %v", cut, err)
+		}
+	}
+}
