@@ -23,7 +23,6 @@ import (
 
 const (
 	frameHeader = 8
-	maxFrame    = 1 << 30
 	segmentExt  = ".wal"
 )
 
@@ -151,12 +150,15 @@ var errTorn = errors.New("torn or corrupt frame")
 // replaySegment replays the segment's frames and returns the length of its
 // whole, intact ones.
 func (s *Log) replaySegment(seg *segment, now int64) (int64, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, 1<<62), 1<<20)
+	info, err := seg.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, info.Size()), 1<<20)
 	var off int64
 	var payload []byte
 	for {
-		var err error
-		payload, err = readFrame(r, payload)
+		payload, err = readFrame(r, payload, info.Size()-off)
 		if err == io.EOF {
 			return off, nil
 		}
@@ -171,7 +173,9 @@ func (s *Log) replaySegment(seg *segment, now int64) (int64, error) {
 }
 
 // readFrame reads the next frame's payload into buf; io.EOF at a clean end.
-func readFrame(r io.Reader, buf []byte) ([]byte, error) {
+// left is what remains to be read of r, so that a damaged length is caught
+// before it is allocated.
+func readFrame(r io.Reader, buf []byte, left int64) ([]byte, error) {
 	var h [frameHeader]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.EOF {
@@ -180,7 +184,7 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 		return nil, errTorn
 	}
 	n := binary.BigEndian.Uint32(h[:])
-	if n == 0 || n > maxFrame {
+	if n == 0 || int64(n) > left-frameHeader {
 		return nil, errTorn
 	}
 	if cap(buf) < int(n) {
@@ -234,7 +238,7 @@ func (s *Log) compactChunk(frame []byte, chunk []byte) (_ []byte, done bool) {
 	now := time.Now().UnixNano()
 	r := &sliceReader{b: chunk}
 	for {
-		payload, err := readFrame(r, nil)
+		payload, err := readFrame(r, nil, int64(len(r.b)))
 		if err != nil {
 			break // the chunk's end: a partial frame is read with the next chunk
 		}
