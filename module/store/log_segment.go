@@ -20,10 +20,16 @@ import (
 // A frame is one group commit, so a crash leaves a group entirely written
 // or, at the end of the last segment, a torn frame that the next open cuts
 // off (nobody was answered for it).
+//
+// The file is filled with zeros ahead of the frames, a megabyte at a time:
+// syncing a write into blocks the file already has is data only, while
+// syncing an append also commits the file system's journal, which took
+// twice the CPU per commit. A zero length ends the frames.
 
 const (
 	frameHeader = 8
 	segmentExt  = ".wal"
+	fillChunk   = 1 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -31,8 +37,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type segment struct {
 	id   uint64
 	f    *os.File
-	size int64 // bytes of whole frames
-	live int64 // bytes of the records that replay still needs
+	size   int64 // bytes of whole frames
+	filled int64 // bytes of the file: frames, then zeros
+	live   int64 // bytes of the records that replay still needs
 	// noCompact is set when the segment could not be read for compaction;
 	// it stays until the next open reports the damage.
 	noCompact bool
@@ -45,11 +52,30 @@ func (s *Log) segmentPath(id uint64) string {
 // append writes frame (whose header it fills) at the segment's end and
 // syncs it.
 func (s *Log) append(seg *segment, frame []byte) error {
+	if err := seg.fill(seg.size+int64(len(frame)), min(fillChunk, s.opts.SegmentSize)); err != nil {
+		return err
+	}
 	payload := frame[frameHeader:]
 	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
 	binary.BigEndian.PutUint32(frame[4:], crc32.Checksum(payload, castagnoli))
 	if _, err := seg.f.WriteAt(frame, seg.size); err != nil {
 		return err
+	}
+	return datasync(seg.f)
+}
+
+var zeros = make([]byte, fillChunk)
+
+// fill writes and syncs zeros, chunk bytes at a time, up to at least end.
+func (seg *segment) fill(end, chunk int64) error {
+	if end <= seg.filled {
+		return nil
+	}
+	for seg.filled < end {
+		if _, err := seg.f.WriteAt(zeros[:chunk], seg.filled); err != nil {
+			return err
+		}
+		seg.filled += chunk
 	}
 	return datasync(seg.f)
 }
@@ -118,17 +144,19 @@ func (s *Log) load() error {
 		s.segs = append(s.segs, seg)
 		good, err := s.replaySegment(seg, now)
 		seg.size = good
-		if err == nil {
-			continue
-		}
-		if i < len(names)-1 {
+		if err != nil && i < len(names)-1 {
 			return fmt.Errorf("embedded store: %s is damaged at byte %d: %w", name, good, err)
 		}
-		if err := f.Truncate(good); err != nil {
-			return err
-		}
-		if err := datasync(f); err != nil {
-			return err
+		if i == len(names)-1 && seg.filled > good {
+			// Cut a torn frame, and the zeros after the frames, so that
+			// nothing but zeros can follow the frames written next.
+			if err := f.Truncate(good); err != nil {
+				return err
+			}
+			if err := datasync(f); err != nil {
+				return err
+			}
+			seg.filled = good
 		}
 	}
 	if len(s.segs) == 0 || s.segs[len(s.segs)-1].size >= s.opts.SegmentSize {
@@ -154,6 +182,7 @@ func (s *Log) replaySegment(seg *segment, now int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	seg.filled = info.Size()
 	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, info.Size()), 1<<20)
 	var off int64
 	var payload []byte
@@ -184,6 +213,9 @@ func readFrame(r io.Reader, buf []byte, left int64) ([]byte, error) {
 		return nil, errTorn
 	}
 	n := binary.BigEndian.Uint32(h[:])
+	if n == 0 && h == [frameHeader]byte{} {
+		return nil, io.EOF // the zeros after the last frame
+	}
 	if n == 0 || int64(n) > left-frameHeader {
 		return nil, errTorn
 	}
