@@ -569,11 +569,15 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	}
 	body := http.MaxBytesReader(w, r.Body, max)
 	defer body.Close()
-	size := r.ContentLength
-	if size < 0 {
-		size = 512
+	if r.ContentLength >= 0 {
+		// net/http ends the body at Content-Length and fails a shorter one.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	buf := bytes.NewBuffer(make([]byte, 0, 512))
 	if _, err := buf.ReadFrom(body); err != nil {
 		return nil, err
 	}

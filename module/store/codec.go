@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -15,6 +16,11 @@ func appendString(b []byte, s string) []byte {
 }
 
 func encodeEntry(ev Event, attempts int, lastError string) []byte {
+	return appendEntry(nil, ev, attempts, lastError)
+}
+
+// appendEntry appends the encoding of a queue entry to b.
+func appendEntry(b []byte, ev Event, attempts int, lastError string) []byte {
 	size := len(ev.ID) + len(ev.Provider) + len(lastError) + len(ev.Body) + 64
 	for name, values := range ev.Header {
 		size += len(name) + 8
@@ -22,7 +28,7 @@ func encodeEntry(ev Event, attempts int, lastError string) []byte {
 			size += len(v) + 4
 		}
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = appendString(b, ev.ID)
 	b = appendString(b, ev.Provider)
 	b = appendString(b, lastError)

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/btree"
@@ -159,7 +160,14 @@ func parseDeliveryHandle(h string) (id, lease uint64, ok bool) {
 // Enqueue appends ev for every destination and commits c, in one record
 // group of the next commit.
 func (s *Log) Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error {
-	entry := encodeEntry(ev, 0, "")
+	buf := entryBuffers.Get().(*[]byte)
+	entry := appendEntry((*buf)[:0], ev, 0, "")
+	defer func() {
+		if cap(entry) <= 64<<10 { // a rare large body is not kept
+			*buf = entry
+			entryBuffers.Put(buf)
+		}
+	}()
 	claims := c.claimRecords(nil, time.Now())
 	states := make([]entryState, len(destinations))
 	for i, d := range destinations {
@@ -176,6 +184,10 @@ func (s *Log) Enqueue(ctx context.Context, c Claim, destinations []string, ev Ev
 	}
 	return s.Release(ctx, c)
 }
+
+// entryBuffers recycles the encoding of enqueued events: it is copied into
+// the group's frame.
+var entryBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // entryRef is what reading a fetched entry needs once mu is released.
 type entryRef struct {

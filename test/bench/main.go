@@ -47,7 +47,7 @@ func main() {
 	flag.IntVar(&cfg.backlog, "backlog", 0, "also queue this many events in Redis and check the gateway's memory while it drains them (1000000 takes several minutes)")
 	flag.Float64Var(&cfg.backlogRSSMB, "backlog-rss", 150, "peak RSS in MB the draining gateway must stay under")
 	flag.StringVar(&cfg.caddyBin, "caddy", "", "gateway binary; empty builds bin/caddy from this checkout first")
-	flag.StringVar(&cfg.profileDir, "profile", "", "save a CPU profile of the gateway during each timed phase into this directory")
+	flag.StringVar(&cfg.profileDir, "profile", "", "save CPU and allocation profiles of the gateway during each timed phase into this directory")
 	flag.Parse()
 
 	if err := run(cfg, only); err != nil {

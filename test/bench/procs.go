@@ -224,11 +224,11 @@ func (g *gateway) backlog() (pending, dead int64, err error) {
 	return pending, dead, nil
 }
 
-// cpuProfile fetches a CPU profile of the gateway from Caddy's admin
-// endpoint into path.
-func (g *gateway) cpuProfile(seconds int, path string) error {
+// pprof fetches a profile of the gateway from Caddy's admin endpoint
+// (`profile?seconds=5`, `allocs`) into path.
+func (g *gateway) pprof(seconds int, query, path string) error {
 	client := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
-	resp, err := client.Get(g.adminURL(fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds)))
+	resp, err := client.Get(g.adminURL("/debug/pprof/" + query))
 	if err != nil {
 		return err
 	}

@@ -324,8 +324,8 @@ and starts a fresh gateway that drains them at ` + "`-rate`" + `; its VmHWM must
 under ` + "`-backlog-rss`" + ` (150 MB).
 
 **Profiles.** ` + "`-profile <dir>`" + ` saves a CPU profile of the gateway during each
-timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `); read
-one with ` + "`go tool pprof -top <file>`" + `.
+timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `), then its
+allocations (` + "`allocs`" + `); read one with ` + "`go tool pprof -top <file>`" + `.
 `
 
 func median(xs []float64) float64 {

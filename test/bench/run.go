@@ -221,13 +221,19 @@ func (b *bench) measureRoundTrips(ctx context.Context, g *gateway, sc scenario, 
 	return nil
 }
 
-// profile saves a CPU profile of the gateway taken during the timed phase.
+// profile saves a CPU profile of the gateway taken during the timed phase,
+// then its allocations since it started.
 func (b *bench) profile(g *gateway, sc scenario) {
 	seconds := max(1, int(b.cfg.duration.Seconds())-1)
-	path := filepath.Join(b.cfg.profileDir, fmt.Sprintf("cpu-%d-%s.pprof", sc.num, sc.key))
-	if err := g.cpuProfile(seconds, path); err != nil {
-		fmt.Fprintf(os.Stderr, "profile of %s: %v\n", sc.key, err)
-		return
+	for _, p := range []struct{ kind, query string }{
+		{"cpu", fmt.Sprintf("profile?seconds=%d", seconds)},
+		{"allocs", "allocs"},
+	} {
+		path := filepath.Join(b.cfg.profileDir, fmt.Sprintf("%s-%d-%s.pprof", p.kind, sc.num, sc.key))
+		if err := g.pprof(seconds, p.query, path); err != nil {
+			fmt.Fprintf(os.Stderr, "%s profile of %s: %v\n", p.kind, sc.key, err)
+			return
+		}
+		fmt.Printf("  %s profile: go tool pprof -top %s\n", p.kind, path)
 	}
-	fmt.Printf("  CPU profile: go tool pprof -top %s\n", path)
 }
