@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -77,11 +74,15 @@ func (r loadResult) rate2xx() float64 {
 
 // generator sends a fixed request list from a pool of keep-alive workers.
 type generator struct {
-	client  *http.Client
+	client  *http.Client // for -client http
+	raw     bool
 	workers int
 }
 
-func newGenerator(workers int) *generator {
+func newGenerator(workers int, client string) (*generator, error) {
+	if client != "raw" && client != "http" {
+		return nil, fmt.Errorf("-client %q: want raw or http", client)
+	}
 	tr := &http.Transport{
 		MaxIdleConns:        workers,
 		MaxIdleConnsPerHost: workers,
@@ -89,7 +90,14 @@ func newGenerator(workers int) *generator {
 		DisableCompression:  true,
 		IdleConnTimeout:     time.Minute,
 	}
-	return &generator{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, workers: workers}
+	return &generator{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, raw: client == "raw", workers: workers}, nil
+}
+
+func (g *generator) sender(url string) (sender, error) {
+	if g.raw {
+		return newRawSender(url)
+	}
+	return &httpSender{client: g.client, url: url}, nil
 }
 
 // run sends reqs to url for warmup then duration (or until the list ends).
@@ -112,8 +120,13 @@ func (g *generator) run(url string, reqs []signedRequest, warmup, duration time.
 	var wg sync.WaitGroup
 	for w := range g.workers {
 		wg.Add(1)
+		snd, err := g.sender(url)
+		if err != nil {
+			panic(err) // the gateway's own URL
+		}
 		go func(ws *workerStats) {
 			defer wg.Done()
+			defer snd.close()
 			ws.status = map[int]int{}
 			for {
 				i := int(next.Add(1)) - 1
@@ -125,7 +138,7 @@ func (g *generator) run(url string, reqs []signedRequest, warmup, duration time.
 				if sentAt.After(end) {
 					return
 				}
-				status := g.send(url, reqs[i])
+				status := snd.send(reqs[i])
 				done := time.Now()
 				if status == http.StatusAccepted {
 					ws.accepted = append(ws.accepted, i)
@@ -164,25 +177,6 @@ func (g *generator) run(url string, reqs []signedRequest, warmup, duration time.
 	slices.Sort(lat)
 	res.p50, res.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	return res
-}
-
-// send returns the status, or 0 when the request failed in transport.
-func (g *generator) send(url string, r signedRequest) int {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(r.body))
-	if err != nil {
-		return 0
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Webhook-Id", r.id)
-	req.Header.Set("Webhook-Timestamp", r.timestamp)
-	req.Header.Set("Webhook-Signature", r.signature)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body) // drain so the connection is reused
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

@@ -24,6 +24,7 @@ type config struct {
 	requests         int
 	rounds           int
 	connections      int
+	client           string
 	out              string
 	rate             string
 	backlog          int
@@ -40,6 +41,7 @@ func main() {
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load before the timed phase, left out of the figures")
 	flag.IntVar(&cfg.requests, "requests", 300000, "pre-signed unique requests per scenario; a scenario ends early when they run out")
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections")
+	flag.StringVar(&cfg.client, "client", "raw", "load generator's client: raw (HTTP/1.1 bytes on a socket, like wrk) or http (net/http)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-5) or name ("+scenarioNames()+
 		"), or \"backlog\"; the reference (1) always runs too, ratios need it")
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "Markdown report to write; empty for none")
@@ -127,6 +129,10 @@ func run(cfg config, only string) error {
 		return err
 	}
 	defer os.RemoveAll(redisDir)
+	gen, err := newGenerator(cfg.connections, cfg.client)
+	if err != nil {
+		return err
+	}
 	rs, port, err := startRedis(redisDir)
 	if err != nil {
 		return err
@@ -138,7 +144,7 @@ func run(cfg config, only string) error {
 	}
 	defer dest.srv.Close()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	b := &bench{cfg: cfg, caddyBin: cfg.caddyBin, gen: newGenerator(cfg.connections), dest: dest,
+	b := &bench{cfg: cfg, caddyBin: cfg.caddyBin, gen: gen, dest: dest,
 		rdb: redis.NewClient(&redis.Options{Addr: addr}), redisURL: "redis://" + addr + "/0", redisAdr: addr}
 	defer b.rdb.Close()
 

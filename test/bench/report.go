@@ -296,14 +296,19 @@ hits every scenario alike, and each ratio shown is the median of its rounds.
    the destination).
 5. The same with the embedded store.
 
-**Load generator.** The project's own (test/bench/load.go): one net/http
-client, 32 workers on 32 keep-alive connections, a fixed list of requests
-each with its own ` + "`webhook-id`" + ` and body, all signed before the timed phase,
-so nonces and dedup do real work and the generator does no HMAC while
-measuring. The warm-up's requests are left out of the figures. Every
-scenario uses the same generator, which is what the ratios need. wrk
-(` + "`apt-get install -y wrk`" + `) would need a Lua script that reads the pre-signed
-list; it is not used so that the tool runs anywhere Go does. req/s counts
+**Load generator.** The project's own (test/bench/load.go, rawclient.go):
+32 workers on 32 keep-alive connections, a fixed list of requests each with
+its own ` + "`webhook-id`" + ` and body, all signed before the timed phase, so
+nonces and dedup do real work and the generator does no HMAC while
+measuring. Like wrk, it writes each request as HTTP/1.1 bytes on its socket
+and reads back only the status line, the headers it needs and the body's
+length: everything shares two cores, and net/http's client cost about as
+much CPU per request as the gateway itself, which hid the difference between
+scenarios (` + "`-client http`" + ` still measures with it). The warm-up's requests
+are left out of the figures. Every scenario uses the same generator, which
+is what the ratios need. wrk itself (` + "`apt-get install -y wrk`" + `) would need a
+Lua script that reads the pre-signed list and reports which requests were
+accepted; it is not used so that the tool runs anywhere Go does. req/s counts
 2xx answers (202 for 4 and 5); latencies are of every timed request.
 
 **Redis round trips.** INFO commandstats cannot give them: Redis 7 counts
