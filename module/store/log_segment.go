@@ -35,8 +35,8 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type segment struct {
-	id   uint64
-	f    *os.File
+	id     uint64
+	f      *os.File
 	size   int64 // bytes of whole frames
 	filled int64 // bytes of the file: frames, then zeros
 	live   int64 // bytes of the records that replay still needs
