@@ -195,7 +195,9 @@ func TestLogCompaction(t *testing.T) {
 	must(t, s.Ack(ctx, got[0]))
 	// Plenty of garbage: delivered events and short claims, over many
 	// segments.
+	saved := map[string][]byte{}
 	for i := range 200 {
+		saveSealed(t, dir, saved)
 		id := fmt.Sprint("g", i)
 		enqueue(t, s, []string{destA}, id)
 		c := Claim{Scope: "s", Key: id, Window: time.Millisecond, Lease: time.Minute}
@@ -209,6 +211,7 @@ func TestLogCompaction(t *testing.T) {
 		}
 		for _, d := range ds {
 			must(t, s.Ack(ctx, d))
+			saveSealed(t, dir, saved)
 		}
 	}
 	time.Sleep(5 * time.Millisecond)
@@ -216,6 +219,7 @@ func TestLogCompaction(t *testing.T) {
 	waitFor(t, func() bool {
 		// Writes that leave only garbage keep the writer going.
 		must(t, s.Commit(ctx, Claim{Scope: "s", Key: "tick"}))
+		saveSealed(t, dir, saved)
 		return segmentBytes(t, dir) <= 3*opts.SegmentSize
 	})
 	s.mu.Lock()
@@ -247,6 +251,40 @@ func TestLogCompaction(t *testing.T) {
 	must(t, s.Close())
 	s = openLogWith(t, dir, opts)
 	check(s)
+	must(t, s.Close())
+
+	// A crash after the copies of the last compacted segment were written
+	// but before it was deleted: replaying both gives the same state.
+	// (Segments are deleted oldest first, so it is the one just before the
+	// oldest left.)
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	must(t, err)
+	var oldest uint64
+	_, err = fmt.Sscanf(filepath.Base(names[0]), "%016x", &oldest)
+	must(t, err)
+	last := fmt.Sprintf("%016x%s", oldest-1, segmentExt)
+	data, ok := saved[last]
+	if !ok {
+		t.Fatalf("the last compacted segment, %s, was not saved before its deletion", last)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, last), data, 0o600))
+	s = openLogWith(t, dir, opts)
+	check(s)
+}
+
+// saveSealed copies the sealed segments (all but the last) into saved.
+func saveSealed(t *testing.T, dir string, saved map[string][]byte) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	must(t, err)
+	for _, name := range names[:max(len(names)-1, 0)] {
+		if _, ok := saved[filepath.Base(name)]; ok {
+			continue
+		}
+		if data, err := os.ReadFile(name); err == nil {
+			saved[filepath.Base(name)] = data
+		}
+	}
 }
 
 func segmentBytes(t *testing.T, dir string) (n int64) {
