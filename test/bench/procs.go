@@ -102,6 +102,23 @@ func (p *process) stop() {
 // peakRSSMB is VmHWM, the process's peak resident set, in MB.
 func (p *process) peakRSSMB() float64 { return procStatusMB(p.cmd.Process.Pid, "VmHWM:") }
 
+// cpuTime is the CPU time the process used so far (user and system, from
+// /proc/<pid>/stat, in clock ticks of 10 ms).
+func (p *process) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // rssMB is VmRSS, the current resident set, in MB.
 func (p *process) rssMB() float64 { return procStatusMB(p.cmd.Process.Pid, "VmRSS:") }
 

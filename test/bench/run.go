@@ -30,6 +30,9 @@ type outcome struct {
 	err  error
 
 	rssMB float64
+	// cpuPerReq is the gateway's CPU time over the timed phase per timed
+	// request: unlike req/s it hardly depends on what else runs.
+	cpuPerReq time.Duration
 	// Redis: round trips per request from MONITOR (NaN when not measured),
 	// and INFO commandstats per timed request.
 	roundTrips, deliveryRoundTrips float64
@@ -83,7 +86,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		idlePerSec = b.idleCommandsPerSec(ctx, 2*time.Second)
 	}
 	var before, after commandStats
+	var cpuBefore time.Duration
 	onTimed := func() {
+		cpuBefore = g.cpuTime()
 		if sc.redis {
 			before, _ = readCommandStats(ctx, b.rdb)
 		}
@@ -92,6 +97,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		}
 	}
 	out.load = b.gen.run(g.url("/hooks"), reqs, b.cfg.warmup, b.cfg.duration, onTimed)
+	if out.load.sent > 0 {
+		out.cpuPerReq = (g.cpuTime() - cpuBefore) / time.Duration(out.load.sent)
+	}
 	if sc.redis {
 		after, _ = readCommandStats(ctx, b.rdb)
 		scripts, all := after.delta(before)
