@@ -249,7 +249,9 @@ func TestChaosInternalServiceDown(t *testing.T) {
 			if c.refused != 0 {
 				t.Errorf("%d events refused although only the internal service was down", c.refused)
 			}
-			awaitDelivery(t, g, be.backend, "/events", c, 60*time.Second)
+			// The backlog grows with the ingest rate: allow for delivering
+			// at least 500 events a second.
+			awaitDelivery(t, g, be.backend, "/events", c, time.Minute+time.Duration(c.accepted/500)*time.Second)
 		})
 	}
 }
@@ -275,7 +277,9 @@ func TestChaosReloadDuringIngest(t *testing.T) {
 			}
 			c, answers := countsOf(f.Stop())
 			t.Logf("%d reloads; answers: %v", reloads, answers)
-			rep := awaitDelivery(t, g, be, "/events", c, reclaimWait)
+			// The destination takes at most 800 deliveries a second (4 at a
+			// time, 5 ms each): allow for 400 once ingest stops.
+			rep := awaitDelivery(t, g, be, "/events", c, reclaimWait+time.Duration(c.accepted/400)*time.Second)
 			if rep.twice != 0 {
 				t.Errorf("%d events delivered twice across reloads, with no crash", rep.twice)
 			}
