@@ -73,6 +73,10 @@ type LogOptions struct {
 	// SweepInterval is how often expired claims are dropped and
 	// compaction is considered.
 	SweepInterval time.Duration
+
+	// beforeDelete, for tests, sees each compacted segment before it is
+	// deleted.
+	beforeDelete func(path string)
 }
 
 const (

@@ -327,6 +327,9 @@ func (s *Log) dropCompacted() {
 		}
 	}
 	s.mu.Unlock()
+	if s.opts.beforeDelete != nil {
+		s.opts.beforeDelete(s.segmentPath(seg.id))
+	}
 	s.segMu.Lock()
 	seg.f.Close()
 	os.Remove(s.segmentPath(seg.id))

@@ -180,7 +180,18 @@ func lastSegment(t *testing.T, dir string) string {
 // reopen.
 func TestLogCompaction(t *testing.T) {
 	dir := t.TempDir()
-	opts := LogOptions{SegmentSize: 4 << 10, SweepInterval: time.Hour}
+	// The last segment compacted, as it was just before its deletion.
+	var lastMu sync.Mutex
+	var lastName string
+	var lastData []byte
+	opts := LogOptions{SegmentSize: 4 << 10, SweepInterval: time.Hour, beforeDelete: func(path string) {
+		data, err := os.ReadFile(path)
+		lastMu.Lock()
+		defer lastMu.Unlock()
+		if err == nil {
+			lastName, lastData = filepath.Base(path), data
+		}
+	}}
 	s := openLogWith(t, dir, opts)
 	kept := claim("s", "n-kept", "k-kept")
 	mustClaim(t, s, kept, Claimed)
@@ -195,9 +206,7 @@ func TestLogCompaction(t *testing.T) {
 	must(t, s.Ack(ctx, got[0]))
 	// Plenty of garbage: delivered events and short claims, over many
 	// segments.
-	saved := map[string][]byte{}
 	for i := range 200 {
-		saveSealed(t, dir, saved)
 		id := fmt.Sprint("g", i)
 		enqueue(t, s, []string{destA}, id)
 		c := Claim{Scope: "s", Key: id, Window: time.Millisecond, Lease: time.Minute}
@@ -211,7 +220,6 @@ func TestLogCompaction(t *testing.T) {
 		}
 		for _, d := range ds {
 			must(t, s.Ack(ctx, d))
-			saveSealed(t, dir, saved)
 		}
 	}
 	time.Sleep(5 * time.Millisecond)
@@ -219,7 +227,6 @@ func TestLogCompaction(t *testing.T) {
 	waitFor(t, func() bool {
 		// Writes that leave only garbage keep the writer going.
 		must(t, s.Commit(ctx, Claim{Scope: "s", Key: "tick"}))
-		saveSealed(t, dir, saved)
 		return segmentBytes(t, dir) <= 3*opts.SegmentSize
 	})
 	s.mu.Lock()
@@ -255,36 +262,14 @@ func TestLogCompaction(t *testing.T) {
 
 	// A crash after the copies of the last compacted segment were written
 	// but before it was deleted: replaying both gives the same state.
-	// (Segments are deleted oldest first, so it is the one just before the
-	// oldest left.)
-	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
-	must(t, err)
-	var oldest uint64
-	_, err = fmt.Sscanf(filepath.Base(names[0]), "%016x", &oldest)
-	must(t, err)
-	last := fmt.Sprintf("%016x%s", oldest-1, segmentExt)
-	data, ok := saved[last]
-	if !ok {
-		t.Fatalf("the last compacted segment, %s, was not saved before its deletion", last)
+	lastMu.Lock()
+	if lastName == "" {
+		t.Fatal("no segment was compacted")
 	}
-	must(t, os.WriteFile(filepath.Join(dir, last), data, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, lastName), lastData, 0o600))
+	lastMu.Unlock()
 	s = openLogWith(t, dir, opts)
 	check(s)
-}
-
-// saveSealed copies the sealed segments (all but the last) into saved.
-func saveSealed(t *testing.T, dir string, saved map[string][]byte) {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
-	must(t, err)
-	for _, name := range names[:max(len(names)-1, 0)] {
-		if _, ok := saved[filepath.Base(name)]; ok {
-			continue
-		}
-		if data, err := os.ReadFile(name); err == nil {
-			saved[filepath.Base(name)] = data
-		}
-	}
 }
 
 func segmentBytes(t *testing.T, dir string) (n int64) {
