@@ -83,9 +83,6 @@ const (
 	defaultSegmentSize = 64 << 20
 	// maxGroup bounds one group commit; more writes wait for the next.
 	maxGroup = 512
-	// commitDelay is how long a commit waits for more writes when the
-	// previous one had company.
-	commitDelay = 250 * time.Microsecond
 	// compactChunk is how much of a segment being compacted one group
 	// commit copies, so that compaction never holds up writes for long.
 	compactChunk = 1 << 20
@@ -214,9 +211,6 @@ func (s *Log) writer(writes <-chan *logOp) {
 	defer s.wg.Done()
 	group := make([]*logOp, 0, maxGroup)
 	frame := make([]byte, 0, 64<<10)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	previous := 0 // size of the previous group
 	for {
 		group = group[:0]
 		if s.compacting == nil {
@@ -241,26 +235,6 @@ func (s *Log) writer(writes <-chan *logOp) {
 				break gather
 			}
 		}
-		if previous > 1 && len(group) > 0 {
-			// Concurrent writers: wait a little for more of them, since a
-			// commit's write and fsync cost about as much CPU for one
-			// record as for a hundred.
-			linger.Reset(commitDelay)
-		wait:
-			for len(group) < maxGroup {
-				select {
-				case op, ok := <-writes:
-					if !ok {
-						break wait
-					}
-					group = append(group, op)
-				case <-linger.C:
-					break wait
-				}
-			}
-			linger.Stop()
-		}
-		previous = len(group)
 		frame = s.commit(group, frame[:0])
 		if cap(frame) > 4<<20 {
 			frame = nil // do not keep a redrive's or a compaction's buffer
