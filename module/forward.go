@@ -148,13 +148,26 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		ReceivedAt: time.Now(),
 	}
 	// The sender may hang up; the event must still be queued whole or not at all.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
+	ctx := context.WithoutCancel(r.Context())
 	start := time.Now()
-	err = st.Enqueue(ctx, claim, f.Destinations, ev)
-	observeStore("enqueue", start)
-	if err != nil {
-		return f.unavailable(w, vr, err)
+	if vr.handoff != nil {
+		// webhook_verify left its claim to this call: a refused or failed
+		// claim took nothing and is answered as verify answers it. The
+		// store bounds the call itself (ClaimEnqueuer).
+		outcome, err := vr.enqueuer.ClaimEnqueue(ctx, claim, f.Destinations, ev)
+		observeStore("enqueue", start)
+		if err != nil || outcome != store.Claimed {
+			vr.refused = true
+			return vr.handoff.refuse(w, r, vr.id, outcome, err)
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err = st.Enqueue(ctx, claim, f.Destinations, ev)
+		observeStore("enqueue", start)
+		if err != nil {
+			return f.unavailable(w, vr, err)
+		}
 	}
 	vr.committed = vr.claim != nil
 	f.app.notify(f.Destinations)
@@ -172,21 +185,25 @@ func (f *Forward) unavailable(w http.ResponseWriter, vr *verified, err error) er
 
 // hopByHop headers describe one connection, not the webhook; the ones the
 // gateway sets itself are dropped too.
-var hopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
-	"Webhook-Id", "Webhook-Provider", "Webhook-Attempt",
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true, "Host": true, "Webhook-Id": true, "Webhook-Provider": true, "Webhook-Attempt": true,
 }
 
+// senderHeaders are h without hop-by-hop headers. The values are shared
+// with h: the event is encoded before the request ends.
 func senderHeaders(h http.Header) http.Header {
-	out := h.Clone()
+	out := make(http.Header, len(h))
+	for name, v := range h {
+		if !hopByHop[name] {
+			out[name] = v
+		}
+	}
 	for _, c := range h.Values("Connection") {
 		for _, name := range strings.Split(c, ",") {
 			out.Del(strings.TrimSpace(name))
 		}
-	}
-	for _, name := range hopByHop {
-		out.Del(name)
 	}
 	return out
 }

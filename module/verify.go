@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -94,6 +95,10 @@ type Verify struct {
 	replayTTL   time.Duration
 	logger      *zap.Logger
 	routes      routeLabels
+	// parent is the module whose routes hold this handler; nextForward
+	// reports, once provisioning is over, whether webhook_forward follows.
+	parent      caddy.Module
+	nextForward func() bool
 }
 
 // Dedupe is the `dedupe` subdirective.
@@ -118,6 +123,10 @@ func (*Verify) CaddyModule() caddy.ModuleInfo {
 func (v *Verify) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
 	v.ctx = ctx
+	if mods := ctx.Modules(); len(mods) >= 2 {
+		v.parent = mods[len(mods)-2]
+	}
+	v.nextForward = sync.OnceValue(func() bool { return forwardFollows(v.parent, v) })
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
@@ -241,8 +250,14 @@ type verified struct {
 	// store took the claim; it finishes it even if the app stops meanwhile
 	// (a reload), since the next config shares the same store.
 	store store.Store
-	// committed is set by webhook_forward when the enqueue committed claim.
-	committed bool
+	// handoff, when set, is the webhook_verify that left its claim to the
+	// webhook_forward right after it: claim, enqueue and commit are one
+	// store call, and forward answers a refused claim as verify would.
+	handoff  *Verify
+	enqueuer store.ClaimEnqueuer
+	// committed is set by webhook_forward when the enqueue committed claim;
+	// refused when it answered a refused handed-off claim.
+	committed, refused bool
 }
 
 type verifiedKey struct{}
@@ -302,30 +317,99 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if err != nil {
 		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", id, err)
 	}
+	if claim != nil && v.handOff(vr, claim) {
+		return v.passOn(w, r, next, vr)
+	}
 	if claim != nil {
 		st, outcome, err := v.claim(r.Context(), claim)
-		switch {
-		case err != nil && v.OnStoreError == "allow":
+		if err != nil && v.OnStoreError == "allow" {
 			v.logger.Warn("store unavailable; request passed on without replay and dedup checks",
 				zap.String("provider", v.Provider), zap.String("id", id), zap.Error(err))
-			claim = nil
-		case err != nil:
-			w.Header().Set("Retry-After", retryAfterSeconds)
-			return v.reject(w, r, http.StatusServiceUnavailable, "store_unavailable", id, err)
-		case outcome == store.Replayed:
-			return v.reject(w, r, http.StatusConflict, "replayed", id, nil)
-		case outcome == store.InProgress:
-			w.Header().Set("Retry-After", retryAfterSeconds)
-			return v.reject(w, r, http.StatusConflict, "in_progress", id, nil)
-		case outcome == store.Duplicate:
-			v.count(r, "duplicate")
-			writeStatus(w, http.StatusOK, id, "duplicate")
-			return nil
+			return v.passOn(w, r, next, vr)
+		}
+		if err != nil || outcome != store.Claimed {
+			return v.refuse(w, r, id, outcome, err)
 		}
 		vr.claim, vr.store = claim, st
 	}
 
 	return v.passOn(w, r, next, vr)
+}
+
+// handOff leaves the claim to the webhook_forward that follows, when the
+// store can claim and enqueue in one call: one round trip instead of two.
+// With on_store_error allow verify keeps the claim, so that a store error
+// still passes the request on.
+func (v *Verify) handOff(vr *verified, claim *store.Claim) bool {
+	if v.OnStoreError == "allow" || !v.nextForward() {
+		return false
+	}
+	st, err := v.app.Store()
+	if err != nil {
+		return false // the claim path answers the error
+	}
+	ce, ok := st.(store.ClaimEnqueuer)
+	if !ok {
+		return false
+	}
+	vr.claim, vr.enqueuer, vr.handoff = claim, ce, v
+	return true
+}
+
+// refuse answers a claim that failed (err) or was refused (outcome).
+func (v *Verify) refuse(w http.ResponseWriter, r *http.Request, id string, outcome store.Outcome, err error) error {
+	switch {
+	case err != nil:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		return v.reject(w, r, http.StatusServiceUnavailable, "store_unavailable", id, err)
+	case outcome == store.Replayed:
+		return v.reject(w, r, http.StatusConflict, "replayed", id, nil)
+	case outcome == store.InProgress:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		return v.reject(w, r, http.StatusConflict, "in_progress", id, nil)
+	case outcome == store.Duplicate:
+		v.count(r, "duplicate")
+		writeStatus(w, http.StatusOK, id, "duplicate")
+		return nil
+	}
+	return fmt.Errorf("unexpected claim outcome %v", outcome)
+}
+
+// forwardFollows reports whether h is followed, in its route, by a
+// webhook_forward: Caddy runs a route's handlers one after the other, so
+// that one is next for every request. Handlers elsewhere (the end of a
+// route, where matchers pick what comes next, or routes of other modules)
+// report false and keep the claim.
+func forwardFollows(parent caddy.Module, h caddyhttp.MiddlewareHandler) bool {
+	var lists []caddyhttp.RouteList
+	switch p := parent.(type) {
+	case *caddyhttp.Subroute:
+		lists = append(lists, p.Routes)
+		if p.Errors != nil {
+			lists = append(lists, p.Errors.Routes)
+		}
+	case *caddyhttp.App:
+		for _, srv := range p.Servers {
+			lists = append(lists, srv.Routes)
+			if srv.Errors != nil {
+				lists = append(lists, srv.Errors.Routes)
+			}
+			for _, route := range srv.NamedRoutes {
+				lists = append(lists, caddyhttp.RouteList{*route})
+			}
+		}
+	}
+	for _, routes := range lists {
+		for _, route := range routes {
+			for i, handler := range route.Handlers {
+				if handler == h && i+1 < len(route.Handlers) {
+					_, ok := route.Handlers[i+1].(*Forward)
+					return ok
+				}
+			}
+		}
+	}
+	return false
 }
 
 // passOn hands the request to the next handler and commits the claim when it
@@ -344,13 +428,17 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	r = r.WithContext(context.WithValue(r.Context(), verifiedKey{}, vr))
 
 	defer func() {
-		if vr.committed {
+		switch {
+		case vr.refused: // counted by the answer
+		case vr.committed:
 			v.count(r, "accepted")
-		} else {
+		default:
 			v.count(r, "passed")
 		}
 	}()
-	if vr.claim == nil {
+	// A handed-off claim is taken, queued and committed by webhook_forward
+	// in one step: nothing is left to commit or release here.
+	if vr.claim == nil || vr.handoff != nil {
 		return next.ServeHTTP(w, r)
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
@@ -607,10 +695,16 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 }
 
 // jsonString quotes s as a JSON string; ids come from senders, so they are
-// escaped like any other input.
+// escaped like any other input. Ids that need no escaping (the usual case)
+// skip the encoder.
 func jsonString(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return string(b)
+		}
+	}
+	return `"` + s + `"`
 }
 
 func bodyHash(body []byte) string {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,7 +181,15 @@ func testClaimLeaseExpiry(t *testing.T, s Store) {
 }
 
 func testConcurrentClaims(t *testing.T, s Store) {
-	const n = 64
+	onlyOneClaims(t, 64, func(i int) (Outcome, error) {
+		return s.Claim(ctx, claim("c", fmt.Sprint("n", i), "same"))
+	}, InProgress)
+}
+
+// onlyOneClaims runs n attempts at once and returns the one that got
+// Claimed; the others must end in one of others.
+func onlyOneClaims(t *testing.T, n int, attempt func(i int) (Outcome, error), others ...Outcome) int {
+	t.Helper()
 	var wg sync.WaitGroup
 	outcomes := make([]Outcome, n)
 	errs := make([]error, n)
@@ -188,27 +197,29 @@ func testConcurrentClaims(t *testing.T, s Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			outcomes[i], errs[i] = s.Claim(ctx, claim("c", fmt.Sprint("n", i), "same"))
+			outcomes[i], errs[i] = attempt(i)
 		})
 	}
 	close(start)
 	wg.Wait()
-	winners := 0
+	winner := -1
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		switch outcomes[i] {
-		case Claimed:
-			winners++
-		case InProgress:
-		default:
-			t.Fatalf("goroutine %d: %v", i, outcomes[i])
+		switch {
+		case outcomes[i] == Claimed && winner >= 0:
+			t.Fatalf("two winners: %d and %d", winner, i)
+		case outcomes[i] == Claimed:
+			winner = i
+		case !slices.Contains(others, outcomes[i]):
+			t.Fatalf("attempt %d: %v", i, outcomes[i])
 		}
 	}
-	if winners != 1 {
-		t.Fatalf("%d winners, want exactly 1", winners)
+	if winner < 0 {
+		t.Fatal("no winner")
 	}
+	return winner
 }
 
 func event(id string) Event {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,9 +34,13 @@ type Redis struct {
 	batch   *batcher
 	prefix  string
 	cluster bool
+	queues  sync.Map // destination -> queueKeys
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store         = (*Redis)(nil)
+	_ ClaimEnqueuer = (*Redis)(nil)
+)
 
 // NewRedis builds the client without any I/O, so that a configuration can be
 // validated without a live Redis; the connection is made on first use.

@@ -21,23 +21,38 @@ type batcher struct {
 	mu      sync.Mutex
 	sending bool // a pipeline is in flight
 	queue   []*batchCall
+	sent    chan struct{} // closed once the queued calls have their replies
 }
 
 type batchCall struct {
-	add  func(p redis.Pipeliner) // queues the call's commands
-	done chan struct{}
+	add func(p redis.Pipeliner) // queues the call's commands
+	// merged, instead of add, is a claim-enqueue: those of one pipeline are
+	// one script call.
+	merged *claimEnqueueItem
 }
 
 // do runs add's commands in a shared pipeline and returns once their replies
 // (or errors) are set. The commands must be read only after do returns.
 func (b *batcher) do(ctx context.Context, add func(p redis.Pipeliner)) {
-	c := &batchCall{add: add}
+	b.run(ctx, &batchCall{add: add})
+}
+
+// doMerged runs it in a shared pipeline, in one script call with the other
+// claim-enqueues sent with it, and returns once it.cmd's reply is set.
+func (b *batcher) doMerged(ctx context.Context, it *claimEnqueueItem) {
+	b.run(ctx, &batchCall{merged: it})
+}
+
+func (b *batcher) run(ctx context.Context, c *batchCall) {
 	b.mu.Lock()
 	if b.sending {
-		c.done = make(chan struct{})
+		if b.sent == nil {
+			b.sent = make(chan struct{})
+		}
+		sent := b.sent
 		b.queue = append(b.queue, c)
 		b.mu.Unlock()
-		<-c.done
+		<-sent
 		return
 	}
 	b.sending = true
@@ -57,8 +72,8 @@ func (b *batcher) do(ctx context.Context, add func(p redis.Pipeliner)) {
 func (b *batcher) drain() {
 	for {
 		b.mu.Lock()
-		batch := b.queue
-		b.queue = nil
+		batch, sent := b.queue, b.sent
+		b.queue, b.sent = nil, nil
 		if len(batch) == 0 {
 			b.sending = false
 			b.mu.Unlock()
@@ -68,16 +83,22 @@ func (b *batcher) drain() {
 		// Detached from any one caller: a canceled request must not fail
 		// the others' commands.
 		b.send(context.Background(), batch)
-		for _, c := range batch {
-			close(c.done)
-		}
+		close(sent)
 	}
 }
 
 func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 	p := b.client.Pipeline()
+	var merged []*claimEnqueueItem
 	for _, c := range batch {
-		c.add(p)
+		if c.merged != nil {
+			merged = append(merged, c.merged)
+		} else {
+			c.add(p)
+		}
+	}
+	if len(merged) > 0 {
+		addClaimEnqueues(ctx, p, merged)
 	}
 	cmds, err := p.Exec(ctx)
 	// A Redis error belongs to its command alone; a connection failure may

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -42,9 +43,12 @@ return 0
 // Outcomes in the order claimScript returns them.
 var claimOutcomes = [...]Outcome{Claimed, Replayed, Duplicate, InProgress}
 
-func (r *Redis) claimKeys(c Claim) []string {
+func (r *Redis) claimKeys(c Claim) []string { return r.appendClaimKeys(make([]string, 0, 2), c) }
+
+// appendClaimKeys appends the nonce's and the dedup key's Redis keys.
+func (r *Redis) appendClaimKeys(keys []string, c Claim) []string {
 	tag := r.prefix + "{" + c.Scope + "}"
-	return []string{tag + ":n:" + c.Nonce, tag + ":d:" + c.Key}
+	return append(keys, tag+":n:"+c.Nonce, tag+":d:"+c.Key)
 }
 
 // Claim takes the nonce and the dedup key in one script. An in-flight nonce
@@ -53,10 +57,10 @@ func (r *Redis) claimKeys(c Claim) []string {
 func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
 	nonceHold, keyHold := "", ""
 	if c.Nonce != "" {
-		nonceHold = fmt.Sprint(ms(max(c.Lease, c.NonceTTL)))
+		nonceHold = strconv.FormatInt(ms(max(c.Lease, c.NonceTTL)), 10)
 	}
 	if c.Key != "" {
-		keyHold = fmt.Sprint(ms(c.Lease))
+		keyHold = strconv.FormatInt(ms(c.Lease), 10)
 	}
 	n, err := r.runScript(ctx, claimScript, r.claimKeys(c), nonceHold, keyHold).Int()
 	if err != nil {
@@ -88,10 +92,10 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 
 func commitTTLs(c Claim) (nonceTTL, window string) {
 	if c.Nonce != "" {
-		nonceTTL = fmt.Sprint(ms(c.NonceTTL))
+		nonceTTL = strconv.FormatInt(ms(c.NonceTTL), 10)
 	}
 	if c.Key != "" {
-		window = fmt.Sprint(ms(c.Window))
+		window = strconv.FormatInt(ms(c.Window), 10)
 	}
 	return nonceTTL, window
 }

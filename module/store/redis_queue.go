@@ -27,10 +27,16 @@ const consumerGroup = "deliver"
 
 type queueKeys struct{ stream, delayed, retries, dead string }
 
+// queueKeys are computed once per destination: every enqueue needs them.
 func (r *Redis) queueKeys(destination string) queueKeys {
+	if k, ok := r.queues.Load(destination); ok {
+		return k.(queueKeys)
+	}
 	sum := sha256.Sum256([]byte(destination))
 	tag := r.prefix + "{q:" + hex.EncodeToString(sum[:8]) + "}"
-	return queueKeys{stream: tag + ":s", delayed: tag + ":z", retries: tag + ":r", dead: tag + ":dead"}
+	k := queueKeys{stream: tag + ":s", delayed: tag + ":z", retries: tag + ":r", dead: tag + ":dead"}
+	r.queues.Store(destination, k)
+	return k
 }
 
 // enqueueScript adds the entry to every stream (KEYS[3..]) and commits the
@@ -135,6 +141,89 @@ return {redis.call('XLEN', KEYS[1]), inflight, redis.call('ZCARD', KEYS[2]), red
 // redriveBatch bounds the work of one redrive script call.
 const redriveBatch = 100
 
+// claimEnqueueScript is claimScript and enqueueScript in one, for any
+// number of items: the claim-enqueues that share a pipeline are one call,
+// which costs Redis less than a call each. ARGV[1] is the number of
+// names and values of an entry; then each item has, in ARGV, its number of
+// streams, the nonce TTL and the window (empty when unset) and its entry, and
+// in KEYS its nonce, its dedup key (the two share the scope's hash tag, so
+// one MGET reads both) and its streams. When the nonce and the key are free
+// it adds the entry to every stream and commits both; otherwise it changes
+// nothing. The reply has each item's outcome, or the error that stopped
+// its XADD (the other items are not held back by it; streams it was already
+// added to keep it: at least once).
+var claimEnqueueScript = redis.NewScript(`
+local width = tonumber(ARGV[1])
+local out = {}
+local k, a = 1, 2
+while a <= #ARGV do
+	local streams, nonceTTL, window = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+	local held = redis.call('MGET', KEYS[k], KEYS[k + 1])
+	local r = 0
+	if nonceTTL ~= '' and held[1] then
+		r = 1
+	elseif window ~= '' and held[2] then
+		r = held[2] == 'done' and 2 or 3
+	else
+		for i = 1, streams do
+			local added = redis.pcall('XADD', KEYS[k + 1 + i], '*', unpack(ARGV, a + 3, a + 2 + width))
+			if type(added) == 'table' and added.err then
+				r = added.err
+				break
+			end
+		end
+		if r == 0 then
+			if nonceTTL ~= '' then redis.call('SET', KEYS[k], 'done', 'PX', nonceTTL) end
+			if window ~= '' then redis.call('SET', KEYS[k + 1], 'done', 'PX', window) end
+		end
+	end
+	out[#out + 1] = r
+	k = k + 2 + streams
+	a = a + 3 + width
+end
+return out
+`)
+
+// claimEnqueueItem is one ClaimEnqueue call of a shared pipeline.
+type claimEnqueueItem struct {
+	keys []string
+	args []any      // number of streams, nonce TTL, window, entry
+	cmd  *redis.Cmd // the pipeline's claimEnqueueScript call
+	i    int        // this item's place in cmd's reply
+}
+
+// maxMerged bounds the items of one script call, and so how long it blocks
+// Redis.
+const maxMerged = 64
+
+// addClaimEnqueues adds claimEnqueueScript calls for items to p.
+func addClaimEnqueues(ctx context.Context, p redis.Pipeliner, items []*claimEnqueueItem) {
+	for len(items) > maxMerged {
+		addClaimEnqueues(ctx, p, items[:maxMerged])
+		items = items[maxMerged:]
+	}
+	nkeys, nargs := 0, 1
+	for _, it := range items {
+		nkeys += len(it.keys)
+		nargs += len(it.args)
+	}
+	args := make([]any, 0, 3+nkeys+nargs)
+	args = append(args, "evalsha", claimEnqueueScript.Hash(), nkeys)
+	for _, it := range items {
+		for _, k := range it.keys {
+			args = append(args, k)
+		}
+	}
+	args = append(args, eventFieldCount)
+	for _, it := range items {
+		args = append(args, it.args...)
+	}
+	cmd := p.Do(ctx, args...)
+	for i, it := range items {
+		it.cmd, it.i = cmd, i
+	}
+}
+
 // Enqueue adds ev to every destination's stream and commits c. On one
 // server (or Sentinel) this is one atomic script. In a Cluster the streams
 // live in other slots than the claim, so it is one pipeline of plain
@@ -142,38 +231,123 @@ const redriveBatch = 100
 // an error, answers non-2xx and releases the claim, and the sender's retry
 // can at worst deliver an event twice (at least once, never lost).
 func (r *Redis) Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error {
-	fields, err := eventFields(ev, 0, "")
+	if r.cluster {
+		return r.enqueueCluster(ctx, c, destinations, ev)
+	}
+	keys, args, err := r.enqueueArgs(c, destinations, ev)
 	if err != nil {
 		return err
 	}
-	nonceTTL, window := commitTTLs(c)
-	claimKeys := r.claimKeys(c)
+	return unavailable(r.runScript(ctx, enqueueScript, keys, args...).Err())
+}
+
+// ClaimEnqueue claims c and, when it was free, enqueues ev with c committed:
+// on one server one script, so the asynchronous path is one round trip. A
+// Cluster cannot run it as one script (the streams live in other slots):
+// there it is Claim, then Enqueue, releasing the claim if that fails.
+func (r *Redis) ClaimEnqueue(ctx context.Context, c Claim, destinations []string, ev Event) (Outcome, error) {
 	if r.cluster {
-		var cmds []redis.Cmder
-		r.batch.do(ctx, func(p redis.Pipeliner) {
-			for _, d := range destinations {
-				cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields}))
-			}
-			if nonceTTL != "" {
-				cmds = append(cmds, p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
-			}
-			if window != "" {
-				cmds = append(cmds, p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
-			}
-		})
-		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil {
-				return unavailable(err)
-			}
+		outcome, err := r.Claim(ctx, c)
+		if err != nil || outcome != Claimed {
+			return outcome, err
 		}
-		return nil
+		if err := r.enqueueCluster(ctx, c, destinations, ev); err != nil {
+			// Released before answering, so that the sender's retry goes
+			// through; if Redis is gone too, the lease frees it.
+			_ = r.Release(ctx, c)
+			return 0, err
+		}
+		return Claimed, nil
 	}
-	keys := claimKeys
+	it, err := r.newClaimEnqueue(c, destinations, ev)
+	if err != nil {
+		return 0, err
+	}
+	r.batch.doMerged(ctx, it)
+	return r.claimEnqueueResult(ctx, it)
+}
+
+// newClaimEnqueue is the item of one ClaimEnqueue call.
+func (r *Redis) newClaimEnqueue(c Claim, destinations []string, ev Event) (*claimEnqueueItem, error) {
+	nonceTTL, window := commitTTLs(c)
+	it := &claimEnqueueItem{keys: make([]string, 0, 2+len(destinations))}
+	it.keys = r.appendClaimKeys(it.keys, c)
+	for _, d := range destinations {
+		it.keys = append(it.keys, r.queueKeys(d).stream)
+	}
+	var err error
+	it.args, err = appendEventFields(make([]any, 0, 3+eventFieldCount), ev, 0, "", len(destinations), nonceTTL, window)
+	return it, err
+}
+
+// claimEnqueueResult reads the item's outcome from the reply of the script
+// call it was sent in.
+func (r *Redis) claimEnqueueResult(ctx context.Context, it *claimEnqueueItem) (Outcome, error) {
+	res, err := it.cmd.Slice()
+	i := it.i
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The server lost its script cache: this item alone, with the source.
+		res, err = claimEnqueueScript.Eval(ctx, r.client, it.keys, append([]any{eventFieldCount}, it.args...)...).Slice()
+		i = 0
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	var reply any
+	if i < len(res) {
+		reply = res[i]
+	}
+	switch v := reply.(type) {
+	case int64:
+		if v >= 0 && v < int64(len(claimOutcomes)) {
+			return claimOutcomes[v], nil
+		}
+	case string:
+		return 0, fmt.Errorf("queueing the event: %s", v)
+	}
+	return 0, fmt.Errorf("claim-enqueue script returned %v", reply)
+}
+
+// enqueueArgs are the keys and arguments of enqueueScript: the claim's keys
+// and TTLs to commit, then the streams and the entry.
+func (r *Redis) enqueueArgs(c Claim, destinations []string, ev Event) ([]string, []any, error) {
+	nonceTTL, window := commitTTLs(c)
+	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, "", nonceTTL, window)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]string, 0, 2+len(destinations))
+	keys = r.appendClaimKeys(keys, c)
 	for _, d := range destinations {
 		keys = append(keys, r.queueKeys(d).stream)
 	}
-	args := append([]any{nonceTTL, window}, fields...)
-	return unavailable(r.runScript(ctx, enqueueScript, keys, args...).Err())
+	return keys, args, nil
+}
+
+func (r *Redis) enqueueCluster(ctx context.Context, c Claim, destinations []string, ev Event) error {
+	fields, err := appendEventFields(make([]any, 0, eventFieldCount), ev, 0, "")
+	if err != nil {
+		return err
+	}
+	claimKeys := r.appendClaimKeys(nil, c)
+	var cmds []redis.Cmder
+	r.batch.do(ctx, func(p redis.Pipeliner) {
+		for _, d := range destinations {
+			cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields}))
+		}
+		if c.Nonce != "" {
+			cmds = append(cmds, p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
+		}
+		if c.Key != "" {
+			cmds = append(cmds, p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
+		}
+	})
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
 }
 
 // Fetch leases up to max entries in one script call.
@@ -205,23 +379,23 @@ func (r *Redis) Ack(ctx context.Context, d Delivery) error {
 
 // Retry moves the entry to the delayed set, due at `at`.
 func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
-	fields, err := eventFields(d.Event, d.Attempts, d.LastError)
+	args, err := appendEventFields(make([]any, 0, 3+eventFieldCount), d.Event, d.Attempts, d.LastError,
+		consumerGroup, d.Handle, at.UnixMilli())
 	if err != nil {
 		return err
 	}
 	k := r.queueKeys(d.Destination)
-	args := append([]any{consumerGroup, d.Handle, at.UnixMilli()}, fields...)
 	return unavailable(retryScript.Run(ctx, r.client, []string{k.stream, k.delayed, k.retries}, args...).Err())
 }
 
 // Dead moves the entry to the dead-letter stream.
 func (r *Redis) Dead(ctx context.Context, d Delivery) error {
-	fields, err := eventFields(d.Event, d.Attempts, d.LastError)
+	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), d.Event, d.Attempts, d.LastError,
+		consumerGroup, d.Handle)
 	if err != nil {
 		return err
 	}
 	k := r.queueKeys(d.Destination)
-	args := append([]any{consumerGroup, d.Handle}, fields...)
 	return unavailable(deadScript.Run(ctx, r.client, []string{k.stream, k.dead}, args...).Err())
 }
 
@@ -311,14 +485,18 @@ func (r *Redis) DeleteDead(ctx context.Context, destination, id string) (bool, e
 // streamID guards scripts against ids that XRANGE would reject.
 var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 
-// eventFields is the stream entry of an event, as alternating names and
-// values.
-func eventFields(ev Event, attempts int, lastError string) ([]any, error) {
-	header, err := json.Marshal(ev.Header)
+// eventFieldCount is the length of an entry's names and values.
+const eventFieldCount = 14
+
+// appendEventFields appends head, then the stream entry of an event as
+// alternating names and values, to dst.
+func appendEventFields(dst []any, ev Event, attempts int, lastError string, head ...any) ([]any, error) {
+	header, err := headerJSON(ev.Header)
 	if err != nil {
 		return nil, fmt.Errorf("encoding headers: %w", err)
 	}
-	return []any{
+	dst = append(dst, head...)
+	return append(dst,
 		"id", ev.ID,
 		"provider", ev.Provider,
 		"headers", header,
@@ -326,7 +504,58 @@ func eventFields(ev Event, attempts int, lastError string) ([]any, error) {
 		"received_at", strconv.FormatInt(ev.ReceivedAt.UnixNano(), 10),
 		"attempts", strconv.Itoa(attempts),
 		"last_error", lastError,
-	}, nil
+	), nil
+}
+
+// headerJSON is json.Marshal(h) for the usual headers, names and values of
+// printable ASCII, without reflection; others go through encoding/json.
+func headerJSON(h http.Header) ([]byte, error) {
+	if h == nil {
+		return []byte("null"), nil
+	}
+	n := 2
+	for name, values := range h {
+		if values == nil || !plainJSON(name) {
+			return json.Marshal(h)
+		}
+		n += len(name) + 6
+		for _, v := range values {
+			if !plainJSON(v) {
+				return json.Marshal(h)
+			}
+			n += len(v) + 3
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for name, values := range h {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":[`...)
+		for i, v := range values {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, v...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether s is a JSON string's content as it is.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseEntry reads one {id, {name, value, ...}} entry of a script reply.

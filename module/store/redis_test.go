@@ -99,6 +99,10 @@ func TestRedisDownAndBack(t *testing.T) {
 		"Commit":  func(ctx context.Context) error { return r.Commit(ctx, c) },
 		"Release": func(ctx context.Context) error { return r.Release(ctx, c) },
 		"Enqueue": func(ctx context.Context) error { return r.Enqueue(ctx, c, []string{destA}, event("e1")) },
+		"ClaimEnqueue": func(ctx context.Context) error {
+			_, err := r.ClaimEnqueue(ctx, c, []string{destA}, event("e1"))
+			return err
+		},
 		"Fetch": func(ctx context.Context) error {
 			_, err := r.Fetch(ctx, destA, "c", 1, time.Minute)
 			return err
@@ -175,13 +179,22 @@ func TestRedisOneRoundTrip(t *testing.T) {
 			{"Claim again", func(c Claim) error { _, err := r.Claim(ctx, c); return err }},
 			{"Commit", func(c Claim) error { return r.Commit(ctx, c) }},
 			{"Enqueue", func(c Claim) error { return r.Enqueue(ctx, c, []string{destA, destB}, event("e")) }},
+			{"ClaimEnqueue", func(c Claim) error {
+				c.Nonce, c.Key = c.Nonce+"ce", c.Key+"ce" // unclaimed
+				_, err := r.ClaimEnqueue(ctx, c, []string{destA, destB}, event("e"))
+				return err
+			}},
 		}
 		for i := range 2 { // the first pass loads the scripts
 			for _, op := range ops {
 				hook.n.Store(0)
 				must(t, op.run(claim("rt", fmt.Sprint("n", i), fmt.Sprint("k", i))))
-				if n := hook.n.Load(); i == 1 && n != 1 {
-					t.Errorf("%v %s: %d round trips, want 1", cfg.Addrs, op.name, n)
+				want := int64(1)
+				if op.name == "ClaimEnqueue" && r.cluster {
+					want = 2 // claim, then the pipeline of the streams' slots
+				}
+				if n := hook.n.Load(); i == 1 && n != want {
+					t.Errorf("%v %s: %d round trips, want %d", cfg.Addrs, op.name, n, want)
 				}
 			}
 		}
