@@ -78,8 +78,12 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 
 	body := []byte(`{"n":1}`)
 	signed := signedStandard(t, "msg_m1", time.Now(), body)
-	post(t, g.URL("/sync"), signed, body)                                                         // passed
-	post(t, g.URL("/sync"), signed, body)                                                         // replayed
+	post(t, g.URL("/sync"), signed, body) // passed
+	post(t, g.URL("/sync"), signed, body) // replayed
+	// The commit follows the answer; a duplicate before it is in_progress.
+	eventually(t, 10*time.Second, "the commit", func() bool {
+		return metricValue(g.metrics(), "caddy_webhook_store_duration_seconds_count", `op="commit"`) == 1
+	})
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m1", time.Now().Add(time.Second), body), body) // duplicate
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m2", time.Now(), body), []byte(`{"n":2}`))     // invalid_signature
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m3", time.Now().Add(-time.Hour), body), body)  // stale

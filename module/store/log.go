@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,16 @@ import (
 // Uncommitted claims and delivery leases live in memory only: after a crash
 // the sender got no 2xx and retries, and every entry not acknowledged is
 // fetchable again.
+//
+// Two writes do not wait for the fdatasync: a synchronous route's dedup
+// commit (sent after the answer, it guards against duplicates, never
+// against loss) and a delivery's acknowledgement (losing one delivers the
+// event again: at least once). They are in the page cache at once, so a
+// crash of Caddy keeps them, and on disk within lazySyncInterval, or with
+// the next durable write, whichever comes first; only a crash of the
+// machine in between forgets them. Their fdatasync was most of the
+// synchronous path's cost: commits trickle in one by one after answers,
+// so groups were small.
 type Log struct {
 	dir  string
 	opts LogOptions
@@ -58,6 +69,9 @@ type Log struct {
 	compacting *segment // sealed segment whose live records are being copied
 	compactAt  int64    // next frame of compacting to copy
 
+	// unsynced is set while frames written without fdatasync are pending.
+	unsynced atomic.Bool
+
 	closeMu sync.RWMutex // orders submit against Close
 	writes  chan *logOp
 	stop    chan struct{}
@@ -86,6 +100,8 @@ const (
 	// compactChunk is how much of a segment being compacted one group
 	// commit copies, so that compaction never holds up writes for long.
 	compactChunk = 1 << 20
+	// lazySyncInterval bounds how long a lazy write stays unsynced.
+	lazySyncInterval = time.Second
 )
 
 // lockTimeout is how long OpenLog waits for another process (the one a
@@ -160,8 +176,11 @@ func (s *Log) Close() error {
 	s.closeMu.Unlock()
 	s.wg.Wait()
 	s.closed.Store(true)
+	err := s.syncLazy()
 	s.segMu.Lock()
-	err := s.closeFiles()
+	if cerr := s.closeFiles(); err == nil {
+		err = cerr
+	}
 	s.segMu.Unlock()
 	if uerr := s.lock.Unlock(); err == nil {
 		err = uerr
@@ -185,17 +204,24 @@ func (s *Log) closeFiles() error {
 type logOp struct {
 	build func(b []byte) []byte
 	done  chan error
+	lazy  bool // does not wait for the fdatasync (see Log)
 }
 
 // submit runs build in the next group commit and waits until its records
 // are durable and applied.
-func (s *Log) submit(build func(b []byte) []byte) error {
+func (s *Log) submit(build func(b []byte) []byte) error { return s.write(build, false) }
+
+// submitLazy runs build in the next group commit and waits until its
+// records are written and applied, not for their fdatasync.
+func (s *Log) submitLazy(build func(b []byte) []byte) error { return s.write(build, true) }
+
+func (s *Log) write(build func(b []byte) []byte, lazy bool) error {
 	s.closeMu.RLock()
 	if s.writes == nil {
 		s.closeMu.RUnlock()
 		return errClosed
 	}
-	op := &logOp{build: build, done: make(chan error, 1)}
+	op := &logOp{build: build, done: make(chan error, 1), lazy: lazy}
 	s.writes <- op
 	s.closeMu.RUnlock()
 	if err := <-op.done; err != nil {
@@ -244,7 +270,7 @@ func (s *Log) writer(writes <-chan *logOp) {
 
 // commit writes one frame holding the compaction chunk (first, so that the
 // snapshots it copies precede any later change) and the group's records,
-// syncs it and applies it.
+// syncs it (unless every write of the group is lazy) and applies it.
 func (s *Log) commit(group []*logOp, frame []byte) []byte {
 	frame = append(frame, make([]byte, frameHeader)...)
 	var chunk []byte
@@ -268,14 +294,18 @@ func (s *Log) commit(group []*logOp, frame []byte) []byte {
 	}
 	s.mu.Unlock()
 
+	durable := chunk != nil || slices.ContainsFunc(group, func(op *logOp) bool { return !op.lazy })
 	var err error
 	if len(frame) > frameHeader { // else only moot writes, or nothing left to copy
-		if err = s.append(active, frame); err == nil {
+		if err = s.append(active, frame, durable); err == nil {
 			s.mu.Lock()
 			err = s.replayFrame(active, active.size+frameHeader, frame[frameHeader:], time.Now().UnixNano())
 			active.size += int64(len(frame))
 			s.mu.Unlock()
 		}
+	}
+	if err == nil && durable {
+		err = s.syncLazy() // a durable write that wrote nothing waits for earlier lazy ones
 	}
 	for _, op := range group {
 		op.done <- err
@@ -296,19 +326,45 @@ func (s *Log) commit(group []*logOp, frame []byte) []byte {
 	return frame
 }
 
-// sweeper drops expired claims and wakes the writer to consider compaction.
+// syncLazy syncs the active segment if lazy writes are pending; in the
+// writer goroutine (or once it is done).
+func (s *Log) syncLazy() error {
+	if !s.unsynced.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	active := s.segs[len(s.segs)-1]
+	s.mu.Unlock()
+	if err := datasync(active.f); err != nil {
+		return err
+	}
+	s.unsynced.Store(false)
+	return nil
+}
+
+// noRecords is an op that writes nothing: submitted, the writer syncs
+// pending lazy writes and considers compaction after it.
+func noRecords(b []byte) []byte { return b }
+
+// sweeper drops expired claims and wakes the writer to consider compaction,
+// and has lazy writes synced within lazySyncInterval.
 func (s *Log) sweeper() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.opts.SweepInterval)
-	defer t.Stop()
+	sweep := time.NewTicker(s.opts.SweepInterval)
+	defer sweep.Stop()
+	lazy := time.NewTicker(lazySyncInterval)
+	defer lazy.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case now := <-t.C:
+		case now := <-sweep.C:
 			s.sweep(now.UnixNano())
-			// An op with no records: the writer checks compaction after it.
-			_ = s.submit(func(b []byte) []byte { return b })
+			_ = s.submit(noRecords)
+		case <-lazy.C:
+			if s.unsynced.Load() {
+				_ = s.submit(noRecords)
+			}
 		}
 	}
 }

@@ -83,13 +83,14 @@ func (s *Log) Claim(_ context.Context, c Claim) (Outcome, error) {
 	return Claimed, nil
 }
 
-// Commit writes the claim's keys durably, then drops the in-memory claim.
+// Commit writes the claim's keys (lazily: see Log), then drops the
+// in-memory claim.
 func (s *Log) Commit(ctx context.Context, c Claim) error {
 	if c.Nonce == "" && c.Key == "" {
 		return nil
 	}
 	records := c.claimRecords(nil, time.Now())
-	err := s.submit(func(b []byte) []byte { return append(b, records...) })
+	err := s.submitLazy(func(b []byte) []byte { return append(b, records...) })
 	if err != nil {
 		return err
 	}

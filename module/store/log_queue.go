@@ -273,20 +273,21 @@ func (s *Log) Fetch(_ context.Context, destination, _ string, max int, lease tim
 }
 
 // change writes a state change of the leased entry d names, unless it was
-// delivered, dead or leased again meanwhile (then it is moot).
+// delivered, dead or leased again meanwhile (then it is moot). An
+// acknowledgement is lazy (see Log).
 func (s *Log) change(d Delivery, to entryState) error {
 	id, lease, ok := parseDeliveryHandle(d.Handle)
 	if !ok {
 		return fmt.Errorf("embedded store: invalid delivery handle %q", d.Handle)
 	}
 	to.dest = d.Destination
-	return s.submit(func(b []byte) []byte {
+	return s.write(func(b []byte) []byte {
 		e := s.lookup(d.Destination, id)
 		if e == nil || e.state == stateDead || e.lease != lease && to.state != stateGone {
 			return b
 		}
 		return appendStateRecord(b, id, to)
-	})
+	}, to.state == stateGone)
 }
 
 // Ack removes a delivered entry.

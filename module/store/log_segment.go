@@ -51,7 +51,7 @@ func (s *Log) segmentPath(id uint64) string {
 
 // append writes frame (whose header it fills) at the segment's end and
 // syncs it.
-func (s *Log) append(seg *segment, frame []byte) error {
+func (s *Log) append(seg *segment, frame []byte, durable bool) error {
 	if err := seg.fill(seg.size+int64(len(frame)), min(fillChunk, s.opts.SegmentSize)); err != nil {
 		return err
 	}
@@ -61,7 +61,15 @@ func (s *Log) append(seg *segment, frame []byte) error {
 	if _, err := seg.f.WriteAt(frame, seg.size); err != nil {
 		return err
 	}
-	return datasync(seg.f)
+	if !durable {
+		s.unsynced.Store(true)
+		return nil
+	}
+	if err := datasync(seg.f); err != nil {
+		return err
+	}
+	s.unsynced.Store(false)
+	return nil
 }
 
 var zeros = make([]byte, fillChunk)
@@ -82,6 +90,10 @@ func (seg *segment) fill(end, chunk int64) error {
 
 // rotate starts a new segment; the full one becomes sealed.
 func (s *Log) rotate() error {
+	// A sealed segment is whole on disk: damage there stops the open.
+	if err := s.syncLazy(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	id := s.segs[len(s.segs)-1].id + 1
 	s.mu.Unlock()

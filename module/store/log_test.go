@@ -416,3 +416,46 @@ func FuzzLogOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestLogLazyWrites: a dedup commit and an acknowledgement apply at once
+// without waiting for the fdatasync, and are synced within
+// lazySyncInterval, by the next durable write, or by Close.
+func TestLogLazyWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	wantUnsynced := func(step string, want bool) {
+		t.Helper()
+		if got := s.unsynced.Load(); got != want {
+			t.Fatalf("after %s: unsynced %v, want %v", step, got, want)
+		}
+	}
+	c := claim("s", "n1", "k1")
+	mustClaim(t, s, c, Claimed)
+	must(t, s.Commit(ctx, c))
+	wantUnsynced("a commit", true)
+	mustClaim(t, s, c, Replayed)
+	enqueue(t, s, []string{destA}, "e1", "e2")
+	wantUnsynced("an enqueue", false)
+
+	got := fetch(t, s, destA, "c1", 2, time.Minute)
+	must(t, s.Ack(ctx, got[0]))
+	wantUnsynced("an ack", true)
+	deadline := time.Now().Add(3 * lazySyncInterval)
+	for s.unsynced.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("lazy writes still unsynced after %v", 3*lazySyncInterval)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, s.Retry(ctx, got[1], time.Now()))
+	wantUnsynced("a retry", false)
+
+	c2 := claim("s", "n2", "k2")
+	mustClaim(t, s, c2, Claimed)
+	must(t, s.Commit(ctx, c2))
+	must(t, s.Close())
+	wantUnsynced("Close", false)
+	s = openLog(t, dir)
+	mustClaim(t, s, claim("s", "n3", "k2"), Duplicate)
+	wantIDs(t, fetch(t, s, destA, "c2", 10, time.Minute), "e2")
+}
