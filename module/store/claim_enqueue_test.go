@@ -144,16 +144,14 @@ func TestRedisClaimEnqueueShared(t *testing.T) {
 		}
 		batch := make([]*batchCall, len(calls))
 		for i, c := range calls {
-			it, err := r.newClaimEnqueue(c.c, []string{c.dest}, event(fmt.Sprint(round, i)))
-			must(t, err)
-			batch[i] = &batchCall{merged: it}
+			batch[i] = claimEnqueueCall(t, r, c.c, c.dest, fmt.Sprint(round, i))
 		}
 		r.batch.send(ctx, batch)
 		for i, c := range calls {
 			if batch[i].merged.cmd != batch[0].merged.cmd || batch[i].merged.i != i {
 				t.Fatalf("round %s: call %d was not sent in the shared script call", round, i)
 			}
-			got, err := r.claimEnqueueResult(ctx, batch[i].merged)
+			got, err := claimEnqueueReply(r, batch[i])
 			if (err != nil) != c.err || (err == nil && got != c.want) {
 				t.Fatalf("round %s, call %d: %v %v, want %v (error: %v)", round, i, got, err, c.want, c.err)
 			}
@@ -171,15 +169,13 @@ func TestRedisClaimEnqueueMany(t *testing.T) {
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
 	batch := make([]*batchCall, 2*maxMerged+1)
 	for i := range batch {
-		it, err := r.newClaimEnqueue(claim("m", fmt.Sprint("n", i), fmt.Sprint("k", i%(maxMerged+1))),
-			[]string{destA}, event(fmt.Sprint("e", i)))
-		must(t, err)
-		batch[i] = &batchCall{merged: it}
+		batch[i] = claimEnqueueCall(t, r, claim("m", fmt.Sprint("n", i), fmt.Sprint("k", i%(maxMerged+1))),
+			destA, fmt.Sprint("e", i))
 	}
 	r.batch.send(ctx, batch)
 	accepted := 0
 	for i, c := range batch {
-		got, err := r.claimEnqueueResult(ctx, c.merged)
+		got, err := claimEnqueueReply(r, c)
 		must(t, err)
 		if want := map[bool]Outcome{true: Claimed, false: Duplicate}[i <= maxMerged]; got != want {
 			t.Fatalf("call %d: %v, want %v", i, got, want)
@@ -191,4 +187,59 @@ func TestRedisClaimEnqueueMany(t *testing.T) {
 	if n := len(fetch(t, r, destA, "c1", len(batch), time.Minute)); n != accepted || accepted != maxMerged+1 {
 		t.Fatalf("%d queued, %d accepted, want %d", n, accepted, maxMerged+1)
 	}
+}
+
+// claimEnqueueCall is a ClaimEnqueue of event id to dest, for the batcher.
+func claimEnqueueCall(t *testing.T, r *Redis, c Claim, dest, id string) *batchCall {
+	t.Helper()
+	keys, args, err := r.enqueueArgs(c, []string{dest}, event(id))
+	must(t, err)
+	return &batchCall{merged: &scriptCall{script: claimEnqueueScript, keys: keys, args: args}}
+}
+
+func claimEnqueueReply(r *Redis, c *batchCall) (Outcome, error) {
+	n, err := r.mergedReply(ctx, c.merged)
+	if err != nil {
+		return 0, err
+	}
+	return claimOutcome(n)
+}
+
+// TestRedisMergedScripts: calls of different scripts, interleaved in one
+// pipeline, go out as one EVALSHA per script, run in their order within it,
+// and each gets its own reply.
+func TestRedisMergedScripts(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
+	held := claim("x", "held", "kheld")
+	mustClaim(t, r, held, Claimed)
+	call := func(s *multiScript, c Claim) *batchCall {
+		return &batchCall{merged: &scriptCall{script: s, keys: r.claimKeys(c), args: []any{"60000", "60000"}}}
+	}
+	batch := []*batchCall{
+		call(claimScript, claim("x", "n1", "k1")),
+		call(commitScript, held),
+		claimEnqueueCall(t, r, claim("x", "n2", "k2"), destA, "e1"),
+		call(claimScript, claim("x", "n1", "k3")),
+		claimEnqueueCall(t, r, claim("x", "n3", "k2"), destA, "e2"),
+	}
+	r.batch.send(ctx, batch)
+	sameCall := [][]int{{0, 3}, {1}, {2, 4}}
+	for _, group := range sameCall {
+		for _, i := range group {
+			if batch[i].merged.cmd != batch[group[0]].merged.cmd {
+				t.Fatalf("calls %v of one script were not one EVALSHA", group)
+			}
+		}
+	}
+	if batch[0].merged.cmd == batch[1].merged.cmd || batch[1].merged.cmd == batch[2].merged.cmd {
+		t.Fatal("calls of different scripts shared an EVALSHA")
+	}
+	for i, want := range []int64{0, 0, 0, 1, 2} { // claimed, committed, queued, replayed, duplicate
+		if got, err := r.mergedReply(ctx, batch[i].merged); err != nil || got != want {
+			t.Fatalf("call %d: %d %v, want %d", i, got, err, want)
+		}
+	}
+	mustClaim(t, r, claim("x", "n9", "kheld"), Duplicate)
+	wantIDs(t, fetch(t, r, destA, "c1", 10, time.Minute), "e1")
 }

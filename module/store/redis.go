@@ -93,7 +93,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	client := redis.NewUniversalClient(opts)
 	_, cluster := client.(*redis.ClusterClient)
-	return &Redis{client: client, batch: &batcher{client: client}, prefix: cfg.KeyPrefix, cluster: cluster}, nil
+	return &Redis{client: client, batch: &batcher{client: client, merge: !cluster}, prefix: cfg.KeyPrefix, cluster: cluster}, nil
 }
 
 // Client is the underlying client, for callers that share it.

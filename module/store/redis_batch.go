@@ -17,6 +17,9 @@ import (
 // when canceled; the client's read and write timeouts bound its wait.
 type batcher struct {
 	client redis.UniversalClient
+	// merge lets calls of one multiScript share an EVALSHA; off in a
+	// Cluster, where their keys live in different slots.
+	merge bool
 
 	mu      sync.Mutex
 	sending bool // a pipeline is in flight
@@ -26,9 +29,9 @@ type batcher struct {
 
 type batchCall struct {
 	add func(p redis.Pipeliner) // queues the call's commands
-	// merged, instead of add, is a claim-enqueue: those of one pipeline are
-	// one script call.
-	merged *claimEnqueueItem
+	// merged, instead of add, is a multiScript call: those of one pipeline
+	// share one EVALSHA.
+	merged *scriptCall
 }
 
 // do runs add's commands in a shared pipeline and returns once their replies
@@ -37,10 +40,10 @@ func (b *batcher) do(ctx context.Context, add func(p redis.Pipeliner)) {
 	b.run(ctx, &batchCall{add: add})
 }
 
-// doMerged runs it in a shared pipeline, in one script call with the other
-// claim-enqueues sent with it, and returns once it.cmd's reply is set.
-func (b *batcher) doMerged(ctx context.Context, it *claimEnqueueItem) {
-	b.run(ctx, &batchCall{merged: it})
+// doMerged runs c in a shared pipeline, in one EVALSHA with the other calls
+// of its script sent with it, and returns once c.cmd's reply is set.
+func (b *batcher) doMerged(ctx context.Context, c *scriptCall) {
+	b.run(ctx, &batchCall{merged: c})
 }
 
 func (b *batcher) run(ctx context.Context, c *batchCall) {
@@ -89,7 +92,7 @@ func (b *batcher) drain() {
 
 func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 	p := b.client.Pipeline()
-	var merged []*claimEnqueueItem
+	var merged []*scriptCall
 	for _, c := range batch {
 		if c.merged != nil {
 			merged = append(merged, c.merged)
@@ -98,7 +101,7 @@ func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 		}
 	}
 	if len(merged) > 0 {
-		addClaimEnqueues(ctx, p, merged)
+		addMerged(ctx, p, merged, b.merge)
 	}
 	cmds, err := p.Exec(ctx)
 	// A Redis error belongs to its command alone; a connection failure may

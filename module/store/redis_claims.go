@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
 )
 
 // The nonce and the dedup key of a claim share the scope's hash tag, so each
 // script touches one slot. Values: "inflight" while claimed (TTL = lease),
 // "done" once committed (TTL = NonceTTL or Window). ARGV holds a TTL in ms,
-// or "" when the claim has no nonce or no dedup key.
+// or "" when the claim has no nonce or no dedup key. The scripts are
+// multiScripts: the claims of one pipeline share one EVALSHA.
 
-var claimScript = redis.NewScript(`
+var claimScript = newMultiScript(`
 if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 if ARGV[2] ~= '' then
 	local v = redis.call('GET', KEYS[2])
@@ -25,7 +25,7 @@ if ARGV[2] ~= '' then redis.call('SET', KEYS[2], 'inflight', 'PX', ARGV[2]) end
 return 0
 `)
 
-var commitScript = redis.NewScript(`
+var commitScript = newMultiScript(`
 if ARGV[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', ARGV[2]) end
 return 0
@@ -33,7 +33,7 @@ return 0
 
 // releaseScript leaves committed keys alone: a late Release must not reopen
 // a dedup window.
-var releaseScript = redis.NewScript(`
+var releaseScript = newMultiScript(`
 for i = 1, 2 do
 	if ARGV[i] ~= '' and redis.call('GET', KEYS[i]) == 'inflight' then redis.call('DEL', KEYS[i]) end
 end
@@ -62,11 +62,15 @@ func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
 	if c.Key != "" {
 		keyHold = strconv.FormatInt(ms(c.Lease), 10)
 	}
-	n, err := r.runScript(ctx, claimScript, r.claimKeys(c), nonceHold, keyHold).Int()
+	n, err := r.runMerged(ctx, claimScript, r.claimKeys(c), nonceHold, keyHold)
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, err
 	}
-	if n < 0 || n >= len(claimOutcomes) {
+	return claimOutcome(n)
+}
+
+func claimOutcome(n int64) (Outcome, error) {
+	if n < 0 || n >= int64(len(claimOutcomes)) {
 		return 0, fmt.Errorf("claim script returned %d", n)
 	}
 	return claimOutcomes[n], nil
@@ -75,7 +79,8 @@ func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
 // Commit keeps the nonce for NonceTTL and the dedup key for Window.
 func (r *Redis) Commit(ctx context.Context, c Claim) error {
 	nonceTTL, window := commitTTLs(c)
-	return unavailable(r.runScript(ctx, commitScript, r.claimKeys(c), nonceTTL, window).Err())
+	_, err := r.runMerged(ctx, commitScript, r.claimKeys(c), nonceTTL, window)
+	return err
 }
 
 // Release frees what Claim took, unless it was committed meanwhile.
@@ -87,7 +92,8 @@ func (r *Redis) Release(ctx context.Context, c Claim) error {
 	if c.Key != "" {
 		key = "1"
 	}
-	return unavailable(r.runScript(ctx, releaseScript, r.claimKeys(c), nonce, key).Err())
+	_, err := r.runMerged(ctx, releaseScript, r.claimKeys(c), nonce, key)
+	return err
 }
 
 func commitTTLs(c Claim) (nonceTTL, window string) {

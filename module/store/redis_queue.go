@@ -141,88 +141,28 @@ return {redis.call('XLEN', KEYS[1]), inflight, redis.call('ZCARD', KEYS[2]), red
 // redriveBatch bounds the work of one redrive script call.
 const redriveBatch = 100
 
-// claimEnqueueScript is claimScript and enqueueScript in one, for any
-// number of items: the claim-enqueues that share a pipeline are one call,
-// which costs Redis less than a call each. ARGV[1] is the number of
-// names and values of an entry; then each item has, in ARGV, its number of
-// streams, the nonce TTL and the window (empty when unset) and its entry, and
-// in KEYS its nonce, its dedup key (the two share the scope's hash tag, so
-// one MGET reads both) and its streams. When the nonce and the key are free
+// claimEnqueueScript is claimScript and enqueueScript in one (a
+// multiScript: the claim-enqueues of one pipeline share one EVALSHA). KEYS
+// are the nonce, the dedup key (the two share the scope's hash tag, so one
+// MGET reads both) and the streams; ARGV the nonce TTL and the window
+// (empty when unset), then the entry. When the nonce and the key are free
 // it adds the entry to every stream and commits both; otherwise it changes
-// nothing. The reply has each item's outcome, or the error that stopped
-// its XADD (the other items are not held back by it; streams it was already
-// added to keep it: at least once).
-var claimEnqueueScript = redis.NewScript(`
-local width = tonumber(ARGV[1])
-local out = {}
-local k, a = 1, 2
-while a <= #ARGV do
-	local streams, nonceTTL, window = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
-	local held = redis.call('MGET', KEYS[k], KEYS[k + 1])
-	local r = 0
-	if nonceTTL ~= '' and held[1] then
-		r = 1
-	elseif window ~= '' and held[2] then
-		r = held[2] == 'done' and 2 or 3
-	else
-		for i = 1, streams do
-			local added = redis.pcall('XADD', KEYS[k + 1 + i], '*', unpack(ARGV, a + 3, a + 2 + width))
-			if type(added) == 'table' and added.err then
-				r = added.err
-				break
-			end
-		end
-		if r == 0 then
-			if nonceTTL ~= '' then redis.call('SET', KEYS[k], 'done', 'PX', nonceTTL) end
-			if window ~= '' then redis.call('SET', KEYS[k + 1], 'done', 'PX', window) end
-		end
-	end
-	out[#out + 1] = r
-	k = k + 2 + streams
-	a = a + 3 + width
+// nothing. A failed XADD is returned as its error's text, so that the
+// other calls of the EVALSHA are not held back by it (streams it was
+// already added to keep it: at least once).
+var claimEnqueueScript = newMultiScript(`
+local nonceTTL, window = ARGV[1], ARGV[2]
+local held = redis.call('MGET', KEYS[1], KEYS[2])
+if nonceTTL ~= '' and held[1] then return 1 end
+if window ~= '' and held[2] then return held[2] == 'done' and 2 or 3 end
+for i = 3, #KEYS do
+	local added = redis.pcall('XADD', KEYS[i], '*', unpack(ARGV, 3))
+	if type(added) == 'table' and added.err then return added.err end
 end
-return out
+if nonceTTL ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', nonceTTL) end
+if window ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', window) end
+return 0
 `)
-
-// claimEnqueueItem is one ClaimEnqueue call of a shared pipeline.
-type claimEnqueueItem struct {
-	keys []string
-	args []any      // number of streams, nonce TTL, window, entry
-	cmd  *redis.Cmd // the pipeline's claimEnqueueScript call
-	i    int        // this item's place in cmd's reply
-}
-
-// maxMerged bounds the items of one script call, and so how long it blocks
-// Redis.
-const maxMerged = 64
-
-// addClaimEnqueues adds claimEnqueueScript calls for items to p.
-func addClaimEnqueues(ctx context.Context, p redis.Pipeliner, items []*claimEnqueueItem) {
-	for len(items) > maxMerged {
-		addClaimEnqueues(ctx, p, items[:maxMerged])
-		items = items[maxMerged:]
-	}
-	nkeys, nargs := 0, 1
-	for _, it := range items {
-		nkeys += len(it.keys)
-		nargs += len(it.args)
-	}
-	args := make([]any, 0, 3+nkeys+nargs)
-	args = append(args, "evalsha", claimEnqueueScript.Hash(), nkeys)
-	for _, it := range items {
-		for _, k := range it.keys {
-			args = append(args, k)
-		}
-	}
-	args = append(args, eventFieldCount)
-	for _, it := range items {
-		args = append(args, it.args...)
-	}
-	cmd := p.Do(ctx, args...)
-	for i, it := range items {
-		it.cmd, it.i = cmd, i
-	}
-}
 
 // Enqueue adds ev to every destination's stream and commits c. On one
 // server (or Sentinel) this is one atomic script. In a Cluster the streams
@@ -259,57 +199,20 @@ func (r *Redis) ClaimEnqueue(ctx context.Context, c Claim, destinations []string
 		}
 		return Claimed, nil
 	}
-	it, err := r.newClaimEnqueue(c, destinations, ev)
+	keys, args, err := r.enqueueArgs(c, destinations, ev)
 	if err != nil {
 		return 0, err
 	}
-	r.batch.doMerged(ctx, it)
-	return r.claimEnqueueResult(ctx, it)
-}
-
-// newClaimEnqueue is the item of one ClaimEnqueue call.
-func (r *Redis) newClaimEnqueue(c Claim, destinations []string, ev Event) (*claimEnqueueItem, error) {
-	nonceTTL, window := commitTTLs(c)
-	it := &claimEnqueueItem{keys: make([]string, 0, 2+len(destinations))}
-	it.keys = r.appendClaimKeys(it.keys, c)
-	for _, d := range destinations {
-		it.keys = append(it.keys, r.queueKeys(d).stream)
-	}
-	var err error
-	it.args, err = appendEventFields(make([]any, 0, 3+eventFieldCount), ev, 0, "", len(destinations), nonceTTL, window)
-	return it, err
-}
-
-// claimEnqueueResult reads the item's outcome from the reply of the script
-// call it was sent in.
-func (r *Redis) claimEnqueueResult(ctx context.Context, it *claimEnqueueItem) (Outcome, error) {
-	res, err := it.cmd.Slice()
-	i := it.i
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// The server lost its script cache: this item alone, with the source.
-		res, err = claimEnqueueScript.Eval(ctx, r.client, it.keys, append([]any{eventFieldCount}, it.args...)...).Slice()
-		i = 0
-	}
+	n, err := r.runMerged(ctx, claimEnqueueScript, keys, args...)
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, err
 	}
-	var reply any
-	if i < len(res) {
-		reply = res[i]
-	}
-	switch v := reply.(type) {
-	case int64:
-		if v >= 0 && v < int64(len(claimOutcomes)) {
-			return claimOutcomes[v], nil
-		}
-	case string:
-		return 0, fmt.Errorf("queueing the event: %s", v)
-	}
-	return 0, fmt.Errorf("claim-enqueue script returned %v", reply)
+	return claimOutcome(n)
 }
 
-// enqueueArgs are the keys and arguments of enqueueScript: the claim's keys
-// and TTLs to commit, then the streams and the entry.
+// enqueueArgs are the keys and arguments of enqueueScript and
+// claimEnqueueScript: the claim's keys and TTLs, then the streams and the
+// entry.
 func (r *Redis) enqueueArgs(c Claim, destinations []string, ev Event) ([]string, []any, error) {
 	nonceTTL, window := commitTTLs(c)
 	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, "", nonceTTL, window)

@@ -144,7 +144,7 @@ func run(cfg config, only string) error {
 	}
 	defer dest.srv.Close()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	b := &bench{cfg: cfg, caddyBin: cfg.caddyBin, gen: gen, dest: dest,
+	b := &bench{cfg: cfg, caddyBin: cfg.caddyBin, gen: gen, dest: dest, redisProc: rs,
 		rdb: redis.NewClient(&redis.Options{Addr: addr}), redisURL: "redis://" + addr + "/0", redisAdr: addr}
 	defer b.rdb.Close()
 

@@ -189,7 +189,8 @@ func (r report) details() []string {
 			line += fmt.Sprintf("; ratio in each round %s (median shown)", fmtRatios(o.roundRatios))
 		}
 		if o.sc.redis {
-			line += fmt.Sprintf("; INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts", o.scriptsPerReq, o.commandsPerReq)
+			line += fmt.Sprintf("; INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts; redis-server CPU %d µs per request",
+				o.scriptsPerReq, o.commandsPerReq, o.redisCPUPerReq.Microseconds())
 		}
 		if o.sc.forward {
 			line += fmt.Sprintf("; %d accepted (warm-up included), backlog delivered in %.1fs after the burst, %d delivered twice",
@@ -317,9 +318,13 @@ the commands a script runs under their own names as well as the EVALSHA
 fresh requests is sent with MONITOR attached (it slows Redis, so it is kept
 out of the timed phase); commands that MONITOR marks as run by Lua are left
 out, and what the idle gateway sends over the same time is subtracted.
-Pipelined commands would count one each, so this is an upper bound. For 4,
-what the delivery workers send while the burst drains is measured per
-delivered event and reported apart from the ingest's round trips.
+Pipelined commands would count one each, so this is an upper bound. In 4,
+the requests whose claim-enqueues reach Redis in one pipeline share one
+script call, so the figure falls below one: it is Redis's calls per
+request, while each request waits for one round trip (the store's
+` + "`TestRedisOneRoundTrip`" + ` counts them with a client hook). For 4, what the
+delivery workers send while the burst drains is measured per delivered
+event and reported apart from the ingest's round trips.
 
 **Gateway CPU per request** is the gateway process's CPU time (user and
 system, from /proc/<pid>/stat) over the timed phase divided by the timed

@@ -21,6 +21,8 @@ type bench struct {
 	rdb      *redis.Client
 	redisURL string
 	redisAdr string
+	// redisProc is the private redis-server, for its CPU time.
+	redisProc *process
 }
 
 // outcome is what one scenario measured.
@@ -33,6 +35,9 @@ type outcome struct {
 	// cpuPerReq is the gateway's CPU time over the timed phase per timed
 	// request: unlike req/s it hardly depends on what else runs.
 	cpuPerReq time.Duration
+	// redisCPUPerReq is redis-server's CPU time over the timed phase per
+	// timed request; it runs on the same cores.
+	redisCPUPerReq time.Duration
 	// Redis: round trips per request from MONITOR (NaN when not measured),
 	// and INFO commandstats per timed request.
 	roundTrips, deliveryRoundTrips float64
@@ -86,9 +91,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		idlePerSec = b.idleCommandsPerSec(ctx, 2*time.Second)
 	}
 	var before, after commandStats
-	var cpuBefore time.Duration
+	var cpuBefore, redisCPUBefore time.Duration
 	onTimed := func() {
-		cpuBefore = g.cpuTime()
+		cpuBefore, redisCPUBefore = g.cpuTime(), b.redisProc.cpuTime()
 		if sc.redis {
 			before, _ = readCommandStats(ctx, b.rdb)
 		}
@@ -99,6 +104,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 	out.load = b.gen.run(g.url("/hooks"), reqs, b.cfg.warmup, b.cfg.duration, onTimed)
 	if out.load.sent > 0 {
 		out.cpuPerReq = (g.cpuTime() - cpuBefore) / time.Duration(out.load.sent)
+		out.redisCPUPerReq = (b.redisProc.cpuTime() - redisCPUBefore) / time.Duration(out.load.sent)
 	}
 	if sc.redis {
 		after, _ = readCommandStats(ctx, b.rdb)
