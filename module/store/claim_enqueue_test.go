@@ -218,7 +218,7 @@ func TestRedisMergedScripts(t *testing.T) {
 	}
 	batch := []*batchCall{
 		call(claimScript, claim("x", "n1", "k1")),
-		call(commitScript, held),
+		call(releaseScript, held),
 		claimEnqueueCall(t, r, claim("x", "n2", "k2"), destA, "e1"),
 		call(claimScript, claim("x", "n1", "k3")),
 		claimEnqueueCall(t, r, claim("x", "n3", "k2"), destA, "e2"),
@@ -235,11 +235,11 @@ func TestRedisMergedScripts(t *testing.T) {
 	if batch[0].merged.cmd == batch[1].merged.cmd || batch[1].merged.cmd == batch[2].merged.cmd {
 		t.Fatal("calls of different scripts shared an EVALSHA")
 	}
-	for i, want := range []int64{0, 0, 0, 1, 2} { // claimed, committed, queued, replayed, duplicate
+	for i, want := range []int64{0, 0, 0, 1, 2} { // claimed, released, queued, replayed, duplicate
 		if got, err := r.mergedReply(ctx, batch[i].merged); err != nil || got != want {
 			t.Fatalf("call %d: %d %v, want %d", i, got, err, want)
 		}
 	}
-	mustClaim(t, r, claim("x", "n9", "kheld"), Duplicate)
+	mustClaim(t, r, held, Claimed)
 	wantIDs(t, fetch(t, r, destA, "c1", 10, time.Minute), "e1")
 }
