@@ -324,3 +324,28 @@ func (d *destination) total() int {
 	defer d.mu.Unlock()
 	return len(d.delivered)
 }
+
+// storeCalls sums the gateway's store calls (claim, commit, release,
+// enqueue) from its /metrics: each is one Redis round trip.
+func (g *gateway) storeCalls() (float64, error) {
+	resp, err := http.Get(g.adminURL("/metrics"))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	const name = "caddy_webhook_store_duration_seconds_count"
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}

@@ -189,14 +189,14 @@ func (r report) details() []string {
 			line += fmt.Sprintf("; ratio in each round %s (median shown)", fmtRatios(o.roundRatios))
 		}
 		if o.sc.redis {
-			line += fmt.Sprintf("; INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts; redis-server CPU %d µs per request",
-				o.scriptsPerReq, o.commandsPerReq, o.redisCPUPerReq.Microseconds())
+			line += fmt.Sprintf("; the gateway sends %s Redis commands per request (MONITOR); INFO commandstats per timed request: %.2f EVALSHA, %.2f commands counting those run inside scripts; redis-server CPU %d µs per request",
+				fmtFloat(o.commandsSent), o.scriptsPerReq, o.commandsPerReq, o.redisCPUPerReq.Microseconds())
 		}
 		if o.sc.forward {
 			line += fmt.Sprintf("; %d accepted (warm-up included), backlog delivered in %.1fs after the burst, %d delivered twice",
 				o.accepted, o.drain.Seconds(), o.twice)
-			if !math.IsNaN(o.deliveryRoundTrips) {
-				line += fmt.Sprintf("; delivery adds %.2f Redis round trips per event", o.deliveryRoundTrips)
+			if !math.IsNaN(o.deliveryCommands) {
+				line += fmt.Sprintf("; delivery sends %.2f Redis commands per event (MONITOR)", o.deliveryCommands)
 			}
 		}
 		if o.err != nil {
@@ -312,19 +312,20 @@ Lua script that reads the pre-signed list and reports which requests were
 accepted; it is not used so that the tool runs anywhere Go does. req/s counts
 2xx answers (202 for 4 and 5); latencies are of every timed request.
 
-**Redis round trips.** INFO commandstats cannot give them: Redis 7 counts
-the commands a script runs under their own names as well as the EVALSHA
-(both figures are shown above). After the timed phase a burst of 2,000
-fresh requests is sent with MONITOR attached (it slows Redis, so it is kept
-out of the timed phase); commands that MONITOR marks as run by Lua are left
-out, and what the idle gateway sends over the same time is subtracted.
-Pipelined commands would count one each, so this is an upper bound. In 4,
-the requests whose claim-enqueues reach Redis in one pipeline share one
-script call, so the figure falls below one: it is Redis's calls per
-request, while each request waits for one round trip (the store's
-` + "`TestRedisOneRoundTrip`" + ` counts them with a client hook). For 4, what the
-delivery workers send while the burst drains is measured per delivered
-event and reported apart from the ingest's round trips.
+**Redis round trips** are those each request waits for: the gateway's
+store calls over the timed phase (` + "`caddy_webhook_store_duration_seconds_count`" + `
+on its ` + "`/metrics`" + `: claim, commit, release, enqueue) per timed request. Each
+call is one round trip, which the store's ` + "`TestRedisOneRoundTrip`" + ` checks
+with a client hook. Concurrent requests share them: what they send while
+a pipeline is in flight goes out as the next one, and the calls of one
+script in it as one EVALSHA. So Redis's work per request is less, shown
+apart: INFO commandstats (Redis 7 counts the commands a script runs under
+their own names as well as the EVALSHA), and the commands the gateway
+sends, counted after the timed phase over a burst of 2,000 fresh requests
+with MONITOR attached (it slows Redis, so it is kept out of the timed
+phase), less what the idle gateway sends meanwhile and what MONITOR marks
+as run by Lua. For 4, what the delivery workers send while the burst
+drains is measured per delivered event.
 
 **Gateway CPU per request** is the gateway process's CPU time (user and
 system, from /proc/<pid>/stat) over the timed phase divided by the timed

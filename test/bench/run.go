@@ -38,10 +38,11 @@ type outcome struct {
 	// redisCPUPerReq is redis-server's CPU time over the timed phase per
 	// timed request; it runs on the same cores.
 	redisCPUPerReq time.Duration
-	// Redis: round trips per request from MONITOR (NaN when not measured),
-	// and INFO commandstats per timed request.
-	roundTrips, deliveryRoundTrips float64
-	scriptsPerReq, commandsPerReq  float64
+	// Redis: round trips each timed request waited for (the gateway's
+	// store calls, each one round trip); commands sent per request, from
+	// MONITOR (NaN when not measured); INFO commandstats per timed request.
+	roundTrips, commandsSent, deliveryCommands float64
+	scriptsPerReq, commandsPerReq              float64
 
 	// roundRatios are this scenario's ratios to the reference in each round;
 	// the report shows their median.
@@ -58,7 +59,7 @@ func (o outcome) allDelivered() bool {
 }
 
 func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
-	out = outcome{sc: sc, roundTrips: math.NaN(), deliveryRoundTrips: math.NaN()}
+	out = outcome{sc: sc, roundTrips: math.NaN(), commandsSent: math.NaN(), deliveryCommands: math.NaN()}
 	dir, err := os.MkdirTemp("", "whi-bench-")
 	if err != nil {
 		out.err = err
@@ -92,8 +93,12 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 	}
 	var before, after commandStats
 	var cpuBefore, redisCPUBefore time.Duration
+	var callsBefore float64
 	onTimed := func() {
 		cpuBefore, redisCPUBefore = g.cpuTime(), b.redisProc.cpuTime()
+		if sc.redis {
+			callsBefore, _ = g.storeCalls()
+		}
 		if sc.redis {
 			before, _ = readCommandStats(ctx, b.rdb)
 		}
@@ -106,7 +111,10 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		out.cpuPerReq = (g.cpuTime() - cpuBefore) / time.Duration(out.load.sent)
 		out.redisCPUPerReq = (b.redisProc.cpuTime() - redisCPUBefore) / time.Duration(out.load.sent)
 	}
-	if sc.redis {
+	if sc.redis && out.load.sent > 0 {
+		if calls, err := g.storeCalls(); err == nil {
+			out.roundTrips = (calls - callsBefore) / float64(out.load.sent)
+		}
 		after, _ = readCommandStats(ctx, b.rdb)
 		scripts, all := after.delta(before)
 		idle := idlePerSec * out.load.elapsed.Seconds()
@@ -125,8 +133,8 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		}
 	}
 	if sc.redis && out.err == nil {
-		if err := b.measureRoundTrips(ctx, g, sc, &out); err != nil {
-			out.err = fmt.Errorf("round trips: %w", err)
+		if err := b.measureCommands(ctx, g, sc, &out); err != nil {
+			out.err = fmt.Errorf("commands sent: %w", err)
 		}
 	}
 	out.rssMB = g.peakRSSMB()
@@ -178,12 +186,12 @@ func (b *bench) idleCommandsPerSec(ctx context.Context, window time.Duration) fl
 // calibrationRequests is the size of the burst sent while MONITOR runs.
 const calibrationRequests = 2000
 
-// measureRoundTrips sends a fresh burst with MONITOR attached (which slows
+// measureCommands sends a fresh burst with MONITOR attached (which slows
 // Redis, so it is not part of the timed phase) and counts the commands
 // clients sent, less what the idle gateway sends over the same time. For
 // webhook_forward, the delivery's share (measured while the burst drains)
 // is reported apart from the ingest's.
-func (b *bench) measureRoundTrips(ctx context.Context, g *gateway, sc scenario, out *outcome) error {
+func (b *bench) measureCommands(ctx context.Context, g *gateway, sc scenario, out *outcome) error {
 	reqs, err := signRequests(sc.key+"-rt", 0, calibrationRequests)
 	if err != nil {
 		return err
@@ -214,7 +222,7 @@ func (b *bench) measureRoundTrips(ctx context.Context, g *gateway, sc scenario, 
 	c2, d2 := m.snapshot(), b.dest.total()
 	// Ingest's commands are told apart from the workers' by their keys, since
 	// workers deliver (one at a time) while a burst comes in.
-	out.roundTrips = (float64(m.ingest()-i1) - idleIngestPerSec*burst.Seconds()) / float64(ok)
+	out.commandsSent = (float64(m.ingest()-i1) - idleIngestPerSec*burst.Seconds()) / float64(ok)
 	if !sc.forward {
 		return nil
 	}
@@ -231,7 +239,7 @@ func (b *bench) measureRoundTrips(ctx context.Context, g *gateway, sc scenario, 
 	drained := time.Since(t1) - burst
 	c3, d3 := m.snapshot(), b.dest.total()
 	perDelivery := (float64(c3-c2) - idlePerSec*drained.Seconds()) / float64(max(1, d3-d2))
-	out.deliveryRoundTrips = perDelivery
+	out.deliveryCommands = perDelivery
 	return nil
 }
 
