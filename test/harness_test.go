@@ -5,6 +5,7 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,10 +170,18 @@ func (g *gateway) Reload(caddyfile string, vars gatewayVars) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, g.AdminURL("/load"), bytes.NewReader(cfg))
-	req.Header.Set("Content-Type", "text/caddyfile")
-	req.Header.Set("Cache-Control", "must-revalidate") // load even if unchanged
-	resp, err := httpClient.Do(req)
+	// Caddy replaces its admin listener on every load, so the previous
+	// reload's may not be listening yet: a refused connection is retried.
+	var resp *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodPost, g.AdminURL("/load"), bytes.NewReader(cfg))
+		req.Header.Set("Content-Type", "text/caddyfile")
+		req.Header.Set("Cache-Control", "must-revalidate") // load even if unchanged
+		resp, err = httpClient.Do(req)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		g.t.Fatal(err)
 	}

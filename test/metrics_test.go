@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -50,6 +51,16 @@ func (g *gateway) metrics() string {
 	return string(b)
 }
 
+// waitCommits waits until the gateway has committed n dedup claims: in sync
+// mode the commit follows the answer, and a duplicate sent before it is
+// told in_progress.
+func (g *gateway) waitCommits(n float64) {
+	g.t.Helper()
+	eventually(g.t, 10*time.Second, fmt.Sprintf("%v commits", n), func() bool {
+		return metricValue(g.metrics(), "caddy_webhook_store_duration_seconds_count", `op="commit"`) >= n
+	})
+}
+
 // metricValue sums the samples of name whose labels contain every want.
 func metricValue(text, name string, want ...string) float64 {
 	sum := 0.0
@@ -80,10 +91,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	signed := signedStandard(t, "msg_m1", time.Now(), body)
 	post(t, g.URL("/sync"), signed, body) // passed
 	post(t, g.URL("/sync"), signed, body) // replayed
-	// The commit follows the answer; a duplicate before it is in_progress.
-	eventually(t, 10*time.Second, "the commit", func() bool {
-		return metricValue(g.metrics(), "caddy_webhook_store_duration_seconds_count", `op="commit"`) == 1
-	})
+	g.waitCommits(1)
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m1", time.Now().Add(time.Second), body), body) // duplicate
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m2", time.Now(), body), []byte(`{"n":2}`))     // invalid_signature
 	post(t, g.URL("/sync"), signedStandard(t, "msg_m3", time.Now().Add(-time.Hour), body), body)  // stale
