@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,36 +172,56 @@ func run(cfg config, only string) error {
 	return nil
 }
 
-// runRounds runs every scenario cfg.rounds times, interleaved, so that a
-// slow or busy moment of the machine hits every scenario alike. Each
-// scenario is reported by its median round, with the ratios of all rounds.
+// runRounds runs every scenario cfg.rounds times, interleaved, each right
+// after a run of the reference (1) that its ratio is taken against: the
+// machine is shared, and its speed drifts within the minute or two a round
+// takes (the drains of 4 and 5), so a scenario compared with a reference
+// measured a minute earlier was off by up to 2x. Each scenario is reported
+// by its median round, with the ratios of all rounds.
 func (b *bench) runRounds(ctx context.Context, selected []scenario) []outcome {
+	run := func(r, rounds int, sc scenario) outcome {
+		fmt.Printf("round %d/%d: (%d) %s ...\n", r+1, rounds, sc.num, sc.title)
+		o := b.runScenario(ctx, sc)
+		if o.err != nil {
+			fmt.Printf("  error: %v\n", o.err)
+		}
+		return o
+	}
 	rounds := make([][]outcome, max(1, b.cfg.rounds))
 	for r := range rounds {
+		var ref outcome
 		for _, sc := range selected {
-			fmt.Printf("round %d/%d: (%d) %s ...\n", r+1, len(rounds), sc.num, sc.title)
-			o := b.runScenario(ctx, sc)
-			if o.err != nil {
-				fmt.Printf("  error: %v\n", o.err)
+			if sc.num == 1 && len(selected) > 1 {
+				continue // run before each of the others
+			}
+			if len(selected) > 1 {
+				ref = run(r, len(rounds), selected[0])
+				ref.pairRatio = 1
+			}
+			o := run(r, len(rounds), sc)
+			if sc.num == 1 {
+				o.pairRatio = 1
+			} else if ref.err == nil && ref.load.rate2xx() > 0 {
+				o.pairRatio = o.load.rate2xx() / ref.load.rate2xx()
+			} else {
+				o.pairRatio = math.NaN()
 			}
 			rounds[r] = append(rounds[r], o)
+		}
+		if len(selected) > 1 {
+			rounds[r] = append([]outcome{ref}, rounds[r]...) // the round's last reference
 		}
 	}
 	out := make([]outcome, len(selected))
 	for i := range selected {
-		type pick struct {
-			ratio float64
-			o     outcome
-		}
-		picks := make([]pick, len(rounds))
+		picks := make([]outcome, len(rounds))
 		var ratios []float64
 		for r, outs := range rounds {
-			ratio := report{outcomes: outs}.ratio(outs[i])
-			picks[r] = pick{ratio, outs[i]}
-			ratios = append(ratios, ratio)
+			picks[r] = outs[i]
+			ratios = append(ratios, outs[i].pairRatio)
 		}
-		slices.SortFunc(picks, func(a, b pick) int { return cmp.Compare(a.ratio, b.ratio) })
-		out[i] = picks[len(picks)/2].o
+		slices.SortFunc(picks, func(a, b outcome) int { return cmp.Compare(a.pairRatio, b.pairRatio) })
+		out[i] = picks[len(picks)/2]
 		out[i].roundRatios = ratios
 	}
 	return out

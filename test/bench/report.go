@@ -285,8 +285,12 @@ tree on one machine: the load generator, a local Go HTTP service as the
 destination, a private ` + "`redis-server`" + ` on a free port (never 6379; no
 persistence), and for every scenario its own ` + "`bin/caddy`" + ` with a fresh
 ` + "`XDG_DATA_HOME`" + `. The machine is shared, so compare rows of one run, not runs:
-the scenarios run ` + "`-rounds`" + ` times (default 3), interleaved, so a busy moment
-hits every scenario alike, and each ratio shown is the median of its rounds.
+the scenarios run ` + "`-rounds`" + ` times (default 3), interleaved, and each right
+after a run of the reference that its ratio in that round is taken
+against: the machine's speed drifts within the minute or two a round
+takes, and a reference measured a minute apart moved ratios by up to 2x.
+Each ratio shown is the median of its rounds; the reference's row is its
+last run of the middle round.
 
 1. ` + "`reverse_proxy`" + ` to the Go service: the reference for every ratio.
 2. ` + "`webhook_verify standard`" + ` + ` + "`reverse_proxy`" + `, embedded store.

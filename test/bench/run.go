@@ -44,8 +44,10 @@ type outcome struct {
 	roundTrips, commandsSent, deliveryCommands float64
 	scriptsPerReq, commandsPerReq              float64
 
-	// roundRatios are this scenario's ratios to the reference in each round;
-	// the report shows their median.
+	// pairRatio is the 2xx rate over that of the reference run just
+	// before; roundRatios are those of every round, and the report shows
+	// their median.
+	pairRatio   float64
 	roundRatios []float64
 
 	// webhook_forward: the backlog after the burst.
