@@ -154,7 +154,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		// webhook_verify left its claim to this call: a refused or failed
 		// claim took nothing and is answered as verify answers it. The
 		// store bounds the call itself (ClaimEnqueuer).
-		outcome, err := vr.enqueuer.ClaimEnqueue(ctx, claim, f.Destinations, ev)
+		outcome, err := vr.store.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, f.Destinations, ev)
 		observeStore("enqueue", start)
 		if err != nil || outcome != store.Claimed {
 			vr.refused = true

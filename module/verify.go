@@ -95,9 +95,8 @@ type Verify struct {
 	replayTTL   time.Duration
 	logger      *zap.Logger
 	routes      routeLabels
-	// parent is the module whose routes hold this handler; nextForward
-	// reports, once provisioning is over, whether webhook_forward follows.
-	parent      caddy.Module
+	// nextForward reports, once provisioning is over, whether
+	// webhook_forward follows in its route.
 	nextForward func() bool
 }
 
@@ -123,10 +122,11 @@ func (*Verify) CaddyModule() caddy.ModuleInfo {
 func (v *Verify) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
 	v.ctx = ctx
+	var parent caddy.Module // the module whose routes hold this handler
 	if mods := ctx.Modules(); len(mods) >= 2 {
-		v.parent = mods[len(mods)-2]
+		parent = mods[len(mods)-2]
 	}
-	v.nextForward = sync.OnceValue(func() bool { return forwardFollows(v.parent, v) })
+	v.nextForward = sync.OnceValue(func() bool { return forwardFollows(parent, v) })
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
@@ -252,9 +252,9 @@ type verified struct {
 	store store.Store
 	// handoff, when set, is the webhook_verify that left its claim to the
 	// webhook_forward right after it: claim, enqueue and commit are one
-	// store call, and forward answers a refused claim as verify would.
-	handoff  *Verify
-	enqueuer store.ClaimEnqueuer
+	// call of store (a ClaimEnqueuer), and forward answers a refused claim
+	// as verify would.
+	handoff *Verify
 	// committed is set by webhook_forward when the enqueue committed claim;
 	// refused when it answered a refused handed-off claim.
 	committed, refused bool
@@ -348,11 +348,10 @@ func (v *Verify) handOff(vr *verified, claim *store.Claim) bool {
 	if err != nil {
 		return false // the claim path answers the error
 	}
-	ce, ok := st.(store.ClaimEnqueuer)
-	if !ok {
+	if _, ok := st.(store.ClaimEnqueuer); !ok {
 		return false
 	}
-	vr.claim, vr.enqueuer, vr.handoff = claim, ce, v
+	vr.claim, vr.store, vr.handoff = claim, st, v
 	return true
 }
 

@@ -113,23 +113,9 @@ func TestForwardTakesOverTheClaim(t *testing.T) {
 		return status == http.StatusAccepted
 	})
 
-	eventually(t, 10*time.Second, "the deliveries", func() bool {
-		n := 0
-		for _, r := range be.successes() {
-			if r.Path == "/events" {
-				n++
-			}
-		}
-		return n == 2
-	})
+	eventually(t, 10*time.Second, "the deliveries", func() bool { return len(deliveredIDs(be, "/events")) == 2 })
 	time.Sleep(300 * time.Millisecond)
-	delivered := map[string]int{}
-	for _, r := range be.Requests() {
-		if r.Path == "/events" {
-			delivered[r.Header.Get("Webhook-Id")]++
-		}
-	}
-	if delivered["msg_handoff"] != 1 || delivered["msg_down"] != 1 || len(delivered) != 2 {
+	if delivered := deliveredIDs(be, "/events"); delivered["msg_handoff"] != 1 || delivered["msg_down"] != 1 || len(delivered) != 2 {
 		t.Fatalf("delivered %v, want msg_handoff and msg_down once each", delivered)
 	}
 

@@ -20,6 +20,7 @@ func TestRedisClaimEnqueue(t *testing.T) {
 			}{
 				{"outcomes", testClaimEnqueueOutcomes},
 				{"concurrent", testClaimEnqueueConcurrent},
+				{"failed enqueue", testClaimEnqueueFailed},
 			} {
 				t.Run(test.name, func(t *testing.T) {
 					cfg := cfg
@@ -79,6 +80,20 @@ func testClaimEnqueueOutcomes(t *testing.T, s Store) {
 	mustClaim(t, s, c, Duplicate)
 	time.Sleep(250 * time.Millisecond)
 	mustClaim(t, s, c, Claimed)
+}
+
+// testClaimEnqueueFailed: a claim-enqueue whose queueing fails leaves the
+// claim free (in a Cluster it is released), so the sender's retry goes
+// through.
+func testClaimEnqueueFailed(t *testing.T, s Store) {
+	r := s.(*Redis)
+	broken := "http://broken.internal/"
+	must(t, r.Client().Set(ctx, r.queueKeys(broken).stream, "not a stream", 0).Err())
+	c := claim("f", "n1", "k1")
+	if o, err := r.ClaimEnqueue(ctx, c, []string{destA, broken}, event("e1")); err == nil {
+		t.Fatalf("ClaimEnqueue to a broken stream: %v, want an error", o)
+	}
+	mustClaimEnqueue(t, s, c, "e1 again", Claimed)
 }
 
 // testClaimEnqueueConcurrent: of concurrent calls with one dedup key one

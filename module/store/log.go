@@ -91,6 +91,8 @@ type LogOptions struct {
 	// beforeDelete, for tests, sees each compacted segment before it is
 	// deleted.
 	beforeDelete func(path string)
+	// lazySync, for tests, replaces lazySyncInterval.
+	lazySync time.Duration
 }
 
 const (
@@ -119,6 +121,9 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
+	}
+	if opts.lazySync <= 0 {
+		opts.lazySync = lazySyncInterval
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the store's directory: %w", err)
@@ -352,7 +357,7 @@ func (s *Log) sweeper() {
 	defer s.wg.Done()
 	sweep := time.NewTicker(s.opts.SweepInterval)
 	defer sweep.Stop()
-	lazy := time.NewTicker(lazySyncInterval)
+	lazy := time.NewTicker(s.opts.lazySync)
 	defer lazy.Stop()
 	for {
 		select {

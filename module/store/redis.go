@@ -116,17 +116,6 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-// runScript runs s in the next shared pipeline; a server that lost its
-// script cache (restart, SCRIPT FLUSH) gets the source once more.
-func (r *Redis) runScript(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
-	var cmd *redis.Cmd
-	r.batch.do(ctx, func(p redis.Pipeliner) { cmd = s.EvalSha(ctx, p, keys, args...) })
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		return s.Eval(ctx, r.client, keys, args...)
-	}
-	return cmd
-}
-
 // ms renders a duration for PX and scores; at least 1ms since Redis rejects
 // PX 0.
 func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }

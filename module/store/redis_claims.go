@@ -75,19 +75,40 @@ func claimOutcome(n int64) (Outcome, error) {
 // Commit keeps the nonce for NonceTTL and the dedup key for Window: plain
 // SETs, which cost Redis less than a script call. Both keys share a slot.
 func (r *Redis) Commit(ctx context.Context, c Claim) error {
+	var cmds []redis.Cmder
+	r.batch.do(ctx, func(p redis.Pipeliner) { cmds = r.addCommit(ctx, p, c, nil) })
+	return firstErr(cmds)
+}
+
+// addCommit adds to p the SETs that commit c, and appends them to cmds.
+func (r *Redis) addCommit(ctx context.Context, p redis.Pipeliner, c Claim, cmds []redis.Cmder) []redis.Cmder {
 	keys := r.claimKeys(c)
-	var cmds [2]*redis.StatusCmd
-	r.batch.do(ctx, func(p redis.Pipeliner) {
-		if c.Nonce != "" {
-			cmds[0] = p.Set(ctx, keys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond)
-		}
-		if c.Key != "" {
-			cmds[1] = p.Set(ctx, keys[1], "done", time.Duration(ms(c.Window))*time.Millisecond)
-		}
-	})
+	if c.Nonce != "" {
+		cmds = append(cmds, p.Set(ctx, keys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
+	}
+	if c.Key != "" {
+		cmds = append(cmds, p.Set(ctx, keys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
+	}
+	return cmds
+}
+
+// committedKeys are the keys that committing c sets.
+func (r *Redis) committedKeys(c Claim) []string {
+	keys := r.claimKeys(c)
+	switch {
+	case c.Nonce == "":
+		return keys[1:]
+	case c.Key == "":
+		return keys[:1]
+	}
+	return keys
+}
+
+// firstErr is the first of cmds' errors, as ErrUnavailable.
+func firstErr(cmds []redis.Cmder) error {
 	for _, cmd := range cmds {
-		if cmd != nil && cmd.Err() != nil {
-			return unavailable(cmd.Err())
+		if err := cmd.Err(); err != nil {
+			return unavailable(err)
 		}
 	}
 	return nil

@@ -39,14 +39,24 @@ func (r *Redis) queueKeys(destination string) queueKeys {
 	return k
 }
 
-// enqueueScript adds the entry to every stream (KEYS[3..]) and commits the
-// claim (KEYS[1], KEYS[2]): one round trip, one atomic step.
-var enqueueScript = redis.NewScript(`
-for i = 3, #KEYS do redis.call('XADD', KEYS[i], '*', unpack(ARGV, 3)) end
+// enqueueBody adds the entry (ARGV[3..]) to every stream (KEYS[3..]) and
+// commits the claim (KEYS[1], KEYS[2], with the nonce TTL and the window in
+// ARGV[1], ARGV[2], empty when unset): one round trip, one step. A failed
+// XADD is returned as its error's text, so that the other calls of a
+// shared EVALSHA are not held back by it (streams it was already added to
+// keep it: at least once).
+const enqueueBody = `
+for i = 3, #KEYS do
+	local added = redis.pcall('XADD', KEYS[i], '*', unpack(ARGV, 3))
+	if type(added) == 'table' and added.err then return added.err end
+end
 if ARGV[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', ARGV[2]) end
 return 0
-`)
+`
+
+// enqueueScript queues an event whose claim the caller holds.
+var enqueueScript = newMultiScript(enqueueBody)
 
 // fetchScript moves due retries back to the stream, takes over entries
 // pending longer than the lease (a dead consumer's), then reads new ones.
@@ -141,28 +151,15 @@ return {redis.call('XLEN', KEYS[1]), inflight, redis.call('ZCARD', KEYS[2]), red
 // redriveBatch bounds the work of one redrive script call.
 const redriveBatch = 100
 
-// claimEnqueueScript is claimScript and enqueueScript in one (a
-// multiScript: the claim-enqueues of one pipeline share one EVALSHA). KEYS
-// are the nonce, the dedup key (the two share the scope's hash tag, so one
-// MGET reads both) and the streams; ARGV the nonce TTL and the window
-// (empty when unset), then the entry. When the nonce and the key are free
-// it adds the entry to every stream and commits both; otherwise it changes
-// nothing. A failed XADD is returned as its error's text, so that the
-// other calls of the EVALSHA are not held back by it (streams it was
-// already added to keep it: at least once).
+// claimEnqueueScript is claimScript and enqueueScript in one: when the
+// nonce and the dedup key are free (they share the scope's hash tag, so one
+// MGET reads both) it runs enqueueBody; otherwise it changes nothing and
+// returns claimScript's outcome.
 var claimEnqueueScript = newMultiScript(`
-local nonceTTL, window = ARGV[1], ARGV[2]
 local held = redis.call('MGET', KEYS[1], KEYS[2])
-if nonceTTL ~= '' and held[1] then return 1 end
-if window ~= '' and held[2] then return held[2] == 'done' and 2 or 3 end
-for i = 3, #KEYS do
-	local added = redis.pcall('XADD', KEYS[i], '*', unpack(ARGV, 3))
-	if type(added) == 'table' and added.err then return added.err end
-end
-if nonceTTL ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', nonceTTL) end
-if window ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', window) end
-return 0
-`)
+if ARGV[1] ~= '' and held[1] then return 1 end
+if ARGV[2] ~= '' and held[2] then return held[2] == 'done' and 2 or 3 end
+` + enqueueBody)
 
 // Enqueue adds ev to every destination's stream and commits c. On one
 // server (or Sentinel) this is one atomic script. In a Cluster the streams
@@ -178,7 +175,8 @@ func (r *Redis) Enqueue(ctx context.Context, c Claim, destinations []string, ev 
 	if err != nil {
 		return err
 	}
-	return unavailable(r.runScript(ctx, enqueueScript, keys, args...).Err())
+	_, err = r.runMerged(ctx, enqueueScript, keys, args...)
+	return err
 }
 
 // ClaimEnqueue claims c and, when it was free, enqueues ev with c committed:
@@ -232,25 +230,21 @@ func (r *Redis) enqueueCluster(ctx context.Context, c Claim, destinations []stri
 	if err != nil {
 		return err
 	}
-	claimKeys := r.appendClaimKeys(nil, c)
 	var cmds []redis.Cmder
 	r.batch.do(ctx, func(p redis.Pipeliner) {
 		for _, d := range destinations {
 			cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields}))
 		}
-		if c.Nonce != "" {
-			cmds = append(cmds, p.Set(ctx, claimKeys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
-		}
-		if c.Key != "" {
-			cmds = append(cmds, p.Set(ctx, claimKeys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
-		}
+		cmds = r.addCommit(ctx, p, c, cmds)
 	})
-	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil {
-			return unavailable(err)
-		}
+	err = firstErr(cmds)
+	if commits := cmds[len(destinations):]; err != nil && len(commits) > 0 && firstErr(commits) == nil {
+		// An XADD failed but the SETs committed the claim: undo them (the
+		// claim was ours), or the sender's retry would be taken for a
+		// duplicate and the event never reach that destination.
+		_ = r.client.Del(ctx, r.committedKeys(c)...).Err()
 	}
-	return nil
+	return err
 }
 
 // Fetch leases up to max entries in one script call.

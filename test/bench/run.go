@@ -100,8 +100,6 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 		cpuBefore, redisCPUBefore = g.cpuTime(), b.redisProc.cpuTime()
 		if sc.redis {
 			callsBefore, _ = g.storeCalls()
-		}
-		if sc.redis {
 			before, _ = readCommandStats(ctx, b.rdb)
 		}
 		if b.cfg.profileDir != "" {
