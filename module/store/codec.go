@@ -15,6 +15,11 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
+// appendBytes is appendString for a []byte: string(p) would copy a body.
+func appendBytes(b []byte, p []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(p))), p...)
+}
+
 func encodeEntry(ev Event, attempts int, lastError string) []byte {
 	return appendEntry(nil, ev, attempts, lastError)
 }
@@ -42,7 +47,7 @@ func appendEntry(b []byte, ev Event, attempts int, lastError string) []byte {
 			b = appendString(b, v)
 		}
 	}
-	return appendString(b, string(ev.Body))
+	return appendBytes(b, ev.Body)
 }
 
 var errCorrupt = errors.New("embedded store: corrupt queue entry")
