@@ -132,9 +132,13 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		}
 		vr = &verified{id: bodyHash(body), body: body}
 	}
-	st, err := f.app.Store()
-	if err != nil {
-		return f.unavailable(w, vr, err)
+	// The store that took verify's claim finishes it; else the app's.
+	st := vr.store
+	if st == nil {
+		var err error
+		if st, err = f.app.Store(); err != nil {
+			return f.unavailable(w, vr, err)
+		}
 	}
 	var claim store.Claim
 	if vr.claim != nil {
@@ -154,7 +158,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		// webhook_verify left its claim to this call: a refused or failed
 		// claim took nothing and is answered as verify answers it. The
 		// store bounds the call itself (ClaimEnqueuer).
-		outcome, err := vr.store.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, f.Destinations, ev)
+		outcome, err := st.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, f.Destinations, ev)
 		observeStore("enqueue", start)
 		if err != nil || outcome != store.Claimed {
 			vr.refused = true
@@ -163,7 +167,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		err = st.Enqueue(ctx, claim, f.Destinations, ev)
+		err := st.Enqueue(ctx, claim, f.Destinations, ev)
 		observeStore("enqueue", start)
 		if err != nil {
 			return f.unavailable(w, vr, err)

@@ -317,11 +317,16 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if err != nil {
 		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", id, err)
 	}
-	if claim != nil && v.handOff(vr, claim) {
-		return v.passOn(w, r, next, vr)
-	}
 	if claim != nil {
-		st, outcome, err := v.claim(r.Context(), claim)
+		st, err := v.app.Store()
+		if err == nil && v.handsOff(st) {
+			vr.claim, vr.store, vr.handoff = claim, st, v
+			return v.passOn(w, r, next, vr)
+		}
+		var outcome store.Outcome
+		if err == nil {
+			outcome, err = v.claim(r.Context(), st, claim)
+		}
 		if err != nil && v.OnStoreError == "allow" {
 			v.logger.Warn("store unavailable; request passed on without replay and dedup checks",
 				zap.String("provider", v.Provider), zap.String("id", id), zap.Error(err))
@@ -336,23 +341,16 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	return v.passOn(w, r, next, vr)
 }
 
-// handOff leaves the claim to the webhook_forward that follows, when the
-// store can claim and enqueue in one call: one round trip instead of two.
-// With on_store_error allow verify keeps the claim, so that a store error
-// still passes the request on.
-func (v *Verify) handOff(vr *verified, claim *store.Claim) bool {
+// handsOff reports whether the claim is left to the webhook_forward that
+// follows, when st can claim and enqueue in one call: one round trip
+// instead of two. With on_store_error allow verify keeps the claim, so
+// that a store error still passes the request on.
+func (v *Verify) handsOff(st store.Store) bool {
 	if v.OnStoreError == "allow" || !v.nextForward() {
 		return false
 	}
-	st, err := v.app.Store()
-	if err != nil {
-		return false // the claim path answers the error
-	}
-	if _, ok := st.(store.ClaimEnqueuer); !ok {
-		return false
-	}
-	vr.claim, vr.store, vr.handoff = claim, st, v
-	return true
+	_, ok := st.(store.ClaimEnqueuer)
+	return ok
 }
 
 // refuse answers a claim that failed (err) or was refused (outcome).
@@ -584,15 +582,11 @@ func (v *Verify) claimFor(r *http.Request, res verify.Result, id string, body []
 	return &c, nil
 }
 
-func (v *Verify) claim(ctx context.Context, c *store.Claim) (store.Store, store.Outcome, error) {
-	st, err := v.app.Store()
-	if err != nil {
-		return nil, 0, err
-	}
+func (v *Verify) claim(ctx context.Context, st store.Store, c *store.Claim) (store.Outcome, error) {
 	start := time.Now()
 	outcome, err := st.Claim(ctx, *c)
 	observeStore("claim", start)
-	return st, outcome, err
+	return outcome, err
 }
 
 // signedURL is the URL the sender signed: the configured public URL (with

@@ -49,8 +49,8 @@ func (s *Log) segmentPath(id uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%016x%s", id, segmentExt))
 }
 
-// append writes frame (whose header it fills) at the segment's end and
-// syncs it.
+// append writes frame (whose header it fills) at the segment's end and,
+// when durable, syncs it; else the sync is left to syncLazy.
 func (s *Log) append(seg *segment, frame []byte, durable bool) error {
 	if err := seg.fill(seg.size+int64(len(frame)), min(fillChunk, s.opts.SegmentSize)); err != nil {
 		return err

@@ -11,10 +11,11 @@ import (
 // batcher sends the commands of concurrent requests together: a call made
 // while fewer than maxInFlight pipelines are in flight is sent at once by
 // its own goroutine; calls made meanwhile queue up and go out as the next
-// pipeline, one write and one read for all of them. Each call still waits for its own replies only: one
-// round trip from its point of view. A ClusterClient pipeline is split per
-// node by slot. Like a plain command, a queued call does not return early
-// when canceled; the client's read and write timeouts bound its wait.
+// pipeline, one write and one read for all of them. Each call still waits
+// for its own replies only: one round trip from its point of view. A
+// ClusterClient pipeline is split per node by slot. Like a plain command, a
+// queued call does not return early when canceled; the client's read and
+// write timeouts bound its wait.
 type batcher struct {
 	client redis.UniversalClient
 	// merge lets calls of one multiScript share an EVALSHA; off in a

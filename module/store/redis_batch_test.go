@@ -13,8 +13,9 @@ import (
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
 )
 
-// gate holds every pipeline (but a new connection's set-up) until released, and records how many commands
-// each carried and how many were in flight at most.
+// gate holds every pipeline (but a new connection's set-up) until
+// released, and records how many commands each carried and how many were
+// in flight at most.
 type gate struct {
 	release  chan struct{}
 	entered  chan int // a pipeline's command count, as it is held

@@ -92,18 +92,6 @@ func (r *Redis) addCommit(ctx context.Context, p redis.Pipeliner, c Claim, cmds 
 	return cmds
 }
 
-// committedKeys are the keys that committing c sets.
-func (r *Redis) committedKeys(c Claim) []string {
-	keys := r.claimKeys(c)
-	switch {
-	case c.Nonce == "":
-		return keys[1:]
-	case c.Key == "":
-		return keys[:1]
-	}
-	return keys
-}
-
 // firstErr is the first of cmds' errors, as ErrUnavailable.
 func firstErr(cmds []redis.Cmder) error {
 	for _, cmd := range cmds {

@@ -241,8 +241,9 @@ func (r *Redis) enqueueCluster(ctx context.Context, c Claim, destinations []stri
 	if commits := cmds[len(destinations):]; err != nil && len(commits) > 0 && firstErr(commits) == nil {
 		// An XADD failed but the SETs committed the claim: undo them (the
 		// claim was ours), or the sender's retry would be taken for a
-		// duplicate and the event never reach that destination.
-		_ = r.client.Del(ctx, r.committedKeys(c)...).Err()
+		// duplicate and the event never reach that destination. The key
+		// of an unset nonce or dedup key is never written.
+		_ = r.client.Del(ctx, r.claimKeys(c)...).Err()
 	}
 	return err
 }
