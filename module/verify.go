@@ -643,27 +643,49 @@ func (v *Verify) count(r *http.Request, outcome string) {
 }
 
 // readBody reads the whole body once, bounded by max; a declared length over
-// max is refused before anything is read.
+// max is refused before anything is read. The buffer grows with the bytes
+// that arrive, never ahead of them: a declared length is a claim, and
+// thousands of senders each declaring max_body and sending one byte must
+// not reserve max_body each.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
 	if r.ContentLength > max {
 		return nil, &http.MaxBytesError{Limit: max}
 	}
 	body := http.MaxBytesReader(w, r.Body, max)
 	defer body.Close()
-	if r.ContentLength >= 0 {
-		// net/http ends the body at Content-Length and fails a shorter one.
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
+	declared := r.ContentLength
+	buf := make([]byte, 0, bodyChunk)
+	if declared >= 0 && declared < bodyChunk {
+		buf = make([]byte, 0, declared)
+	}
+	for {
+		if declared >= 0 && int64(len(buf)) == declared {
+			// net/http ends the body at Content-Length and fails a shorter one.
+			return buf, nil
+		}
+		if len(buf) == cap(buf) {
+			// Double what has arrived, but never past the declared end:
+			// the last step of a body of known length is then exact.
+			grown := 2 * int64(cap(buf))
+			if declared >= 0 {
+				grown = min(grown, declared)
+			}
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		return buf, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, 512))
-	if _, err := buf.ReadFrom(body); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
+
+// bodyChunk is readBody's first allocation for a body of unknown or larger
+// length: most webhooks fit, and it bounds what a silent sender costs.
+const bodyChunk = 32 << 10
 
 // writeError answers with the documented JSON error.
 // tooLarge reports whether a body read stopped at the size limit.
