@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
 
@@ -85,7 +86,7 @@ func (Admin) queues(w http.ResponseWriter, r *http.Request, app *App, st store.S
 		if err != nil {
 			return storeError(err)
 		}
-		s.Destination = dest
+		s.Destination = redact.URL(dest)
 		out = append(out, s)
 	}
 	return writeAdminJSON(w, out)

@@ -98,7 +98,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("webhook_ingress redis: %w", err)
 		}
 		useCaddyLogForRedis()
-		a.storeKey = "redis:" + cfg.URL + fmt.Sprint(cfg.Addrs) + cfg.MasterName + cfg.KeyPrefix
+		// The whole connection config, so that a reload changing the
+		// password, db or TLS gets a new client; hashed, since it holds
+		// the password.
+		a.storeKey = redisStoreKey(cfg)
 		a.newStore = func() (store.Store, error) { return store.NewRedis(cfg) }
 		return nil
 	}

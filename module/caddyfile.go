@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
 )
 
@@ -122,7 +123,7 @@ func parseRedis(d *caddyfile.Dispenser) (*RedisConfig, error) {
 		return nil, d.Errf("redis needs a URL (redis://host:port/db) or a cluster/sentinel line")
 	}
 	if cfg.URL != "" && !strings.HasPrefix(cfg.URL, "redis://") && !strings.HasPrefix(cfg.URL, "rediss://") {
-		return nil, d.Errf("redis URL %q must start with redis:// or rediss://", cfg.URL)
+		return nil, d.Errf("redis URL %q must start with redis:// or rediss://", redact.URL(cfg.URL))
 	}
 	return cfg, nil
 }
@@ -181,7 +182,7 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"prefix": &v.Prefix, "signed": &v.Signed, "timestamp_header": &v.TimestampHeader,
 		"timestamp_format": &v.TimestampFormat, "id_header": &v.IDHeader,
 		"sns_host": &v.SNSHost, "audience": &v.Audience, "email": &v.Email, "jwks_url": &v.JWKSURL,
-		"verify_token": &v.VerifyToken,
+		"verify_token": &v.VerifyToken, "name": &v.Name,
 	}
 	for d.NextBlock(0) {
 		name := d.Val()

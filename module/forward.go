@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
@@ -91,7 +92,7 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 	for _, raw := range f.Destinations {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("webhook_forward: destination %q must be an http:// or https:// URL", raw)
+			return fmt.Errorf("webhook_forward: destination %q must be an http:// or https:// URL", redact.URL(raw))
 		}
 		d := deliver.Destination{
 			URL:         raw,
@@ -107,7 +108,7 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 			SignSecret:  secret,
 		}
 		if err := d.Validate(); err != nil {
-			return fmt.Errorf("webhook_forward %s: %w", raw, err)
+			return fmt.Errorf("webhook_forward %s: %w", redact.URL(raw), err)
 		}
 		f.app.addDestination(d)
 	}

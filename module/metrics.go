@@ -3,14 +3,18 @@ package webhookingress
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
@@ -75,39 +79,127 @@ func registerMetrics(ctx caddy.Context) error {
 	return nil
 }
 
-// maxRouteLabels bounds the route label per handler: a sender spraying
-// paths must not grow the metrics without limit.
-const maxRouteLabels = 64
-
-// routeLabels hands out bounded route label values.
-type routeLabels struct {
-	mu   sync.Mutex
-	seen map[string]struct{}
+// routeLabel is the `route` label of a webhook_verify handler. It comes
+// from the configuration only, never from the request, so a client can
+// neither grow the metrics nor push a route's counts elsewhere: the handler's
+// `name` when set, else the host and path matchers configured on the routes
+// that lead to it (what Caddy's own metrics do: they label by server and
+// handler, and by host only for hosts the config names), else the server's
+// name.
+type routeLabel struct {
+	once  sync.Once
+	value string
 }
 
-func (rl *routeLabels) label(host, path string) string {
-	route := strings.ToLower(host) + path
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	if _, ok := rl.seen[route]; ok {
-		return route
+// get returns the label, working it out on the first request: only then is
+// the handler in its server's routes.
+func (rl *routeLabel) get(r *http.Request, name string, h caddyhttp.MiddlewareHandler) string {
+	rl.once.Do(func() {
+		rl.value = name
+		if rl.value == "" {
+			srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+			rl.value = configuredRoute(srv, h)
+		}
+	})
+	return rl.value
+}
+
+// configuredRoute names h by the host and path matchers of the routes of srv
+// that lead to it, the innermost of each kind winning ("hooks.example.com/mux"
+// for a `handle /mux` in a site block), or by the server's name.
+func configuredRoute(srv *caddyhttp.Server, h caddyhttp.MiddlewareHandler) string {
+	if srv == nil {
+		return "unknown"
 	}
-	if rl.seen == nil {
-		rl.seen = make(map[string]struct{})
+	lists := []caddyhttp.RouteList{srv.Routes}
+	if srv.Errors != nil {
+		lists = append(lists, srv.Errors.Routes)
 	}
-	if len(rl.seen) >= maxRouteLabels {
-		return "other"
+	for _, route := range srv.NamedRoutes {
+		lists = append(lists, caddyhttp.RouteList{*route})
 	}
-	rl.seen[route] = struct{}{}
-	return route
+	for _, routes := range lists {
+		if hosts, paths, ok := matchersTo(routes, h, nil, nil); ok {
+			if len(hosts)+len(paths) > 0 {
+				return strings.Join(hosts, ",") + strings.Join(paths, ",")
+			}
+			break
+		}
+	}
+	return srv.Name()
+}
+
+// matchersTo searches routes, and the subroutes in them, for h, carrying the
+// host and path matchers of the routes on the way.
+func matchersTo(routes caddyhttp.RouteList, h caddyhttp.MiddlewareHandler, hosts, paths []string) ([]string, []string, bool) {
+	for _, route := range routes {
+		rh, rp := hosts, paths
+		var routeHosts, routePaths []string
+		for _, set := range route.MatcherSets {
+			for _, m := range set {
+				switch m := m.(type) {
+				case *caddyhttp.MatchHost:
+					routeHosts = append(routeHosts, *m...)
+				case *caddyhttp.MatchPath:
+					routePaths = append(routePaths, *m...)
+				}
+			}
+		}
+		if len(routeHosts) > 0 {
+			rh = routeHosts
+		}
+		if len(routePaths) > 0 {
+			rp = routePaths
+		}
+		for _, handler := range route.Handlers {
+			if handler == h {
+				return rh, rp, true
+			}
+			if sub, ok := handler.(*caddyhttp.Subroute); ok {
+				if fh, fp, found := matchersTo(sub.Routes, h, rh, rp); found {
+					return fh, fp, true
+				}
+				if sub.Errors != nil {
+					if fh, fp, found := matchersTo(sub.Errors.Routes, h, rh, rp); found {
+						return fh, fp, true
+					}
+				}
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// Logged parts of a request are clipped: a 19 KB Host header must not make a
+// 19 KB log line per request.
+const (
+	maxLoggedHost = 255 // a DNS name has at most 253 bytes, plus a port
+	maxLoggedPath = 256
+)
+
+// requestRoute is the request's host and path for a log line, clipped.
+func requestRoute(r *http.Request) string {
+	return clip(r.Host, maxLoggedHost) + clip(r.URL.Path, maxLoggedPath)
+}
+
+// clip cuts s to at most n bytes, on a UTF-8 boundary, and marks the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func observeStore(op string, start time.Time) {
 	storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-// observeDelivery turns delivery outcomes into metrics; the deliver package
-// logs the final outcome of each event itself.
+// observeDelivery turns delivery outcomes into metrics (the destination
+// comes without its userinfo); the deliver package logs the final outcome of
+// each event itself.
 func observeDelivery(o deliver.Outcome) {
 	deliveriesTotal.WithLabelValues(o.Destination, o.Result).Inc()
 	deliveryDuration.WithLabelValues(o.Destination).Observe(o.Duration.Seconds())
@@ -124,17 +216,18 @@ func updateQueueGauges(ctx context.Context, st store.Store, dests []string, logg
 	for {
 		for _, d := range dests {
 			s, err := st.Stats(ctx, d)
+			label := redact.URL(d)
 			if err != nil {
 				if !failing && ctx.Err() == nil {
-					logger.Warn("reading queue stats for metrics", zap.String("destination", d), zap.Error(err))
+					logger.Warn("reading queue stats for metrics", zap.String("destination", label), zap.Error(err))
 				}
 				failing = true
 				continue
 			}
 			failing = false
-			queueDepth.WithLabelValues(d).Set(float64(s.Queued + s.InFlight + s.Retrying))
-			queueOldestAge.WithLabelValues(d).Set(s.OldestAgeSeconds)
-			deadLetters.WithLabelValues(d).Set(float64(s.Dead))
+			queueDepth.WithLabelValues(label).Set(float64(s.Queued + s.InFlight + s.Retrying))
+			queueOldestAge.WithLabelValues(label).Set(s.OldestAgeSeconds)
+			deadLetters.WithLabelValues(label).Set(float64(s.Dead))
 		}
 		select {
 		case <-ctx.Done():

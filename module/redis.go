@@ -1,11 +1,15 @@
 package webhookingress
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
 
@@ -47,7 +51,16 @@ func (c *RedisConfig) storeConfig() (store.RedisConfig, error) {
 		return cfg, fmt.Errorf("a URL or addresses are required")
 	}
 	if cfg.URL != "" && !strings.HasPrefix(cfg.URL, "redis://") && !strings.HasPrefix(cfg.URL, "rediss://") {
-		return cfg, fmt.Errorf("URL %q must start with redis:// or rediss://", cfg.URL)
+		return cfg, fmt.Errorf("URL %q must start with redis:// or rediss://", redact.URL(cfg.URL))
 	}
 	return cfg, nil
+}
+
+// redisStoreKey names a client in the stores pool by every setting it was
+// built from: configs that differ in any of them (a rotated password, another
+// db) never share a client.
+func redisStoreKey(cfg store.RedisConfig) string {
+	b, _ := json.Marshal(cfg) // plain strings, bools and ints: cannot fail
+	sum := sha256.Sum256(b)
+	return "redis:" + hex.EncodeToString(sum[:])
 }

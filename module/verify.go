@@ -41,7 +41,10 @@ const (
 // restored byte for byte.
 type Verify struct {
 	// Provider is a preset name (see `verify.Providers`) or hmac/token/basic.
-	Provider   string   `json:"provider"`
+	Provider string `json:"provider"`
+	// Name is this handler's `route` label in metrics; default: the host
+	// and path matchers configured for its route.
+	Name       string   `json:"name,omitempty"`
 	Secrets    []string `json:"secrets,omitempty"`
 	PublicKeys []string `json:"public_keys,omitempty"`
 	// APIKey is the key id of presets keyed by two values (LiveKit's API
@@ -94,7 +97,7 @@ type Verify struct {
 	dedupe      Dedupe
 	replayTTL   time.Duration
 	logger      *zap.Logger
-	routes      routeLabels
+	route       routeLabel
 	// nextForward reports, once provisioning is over, whether
 	// webhook_forward follows in its route.
 	nextForward func() bool
@@ -487,7 +490,7 @@ func (v *Verify) finishClaim(vr *verified, commit bool) {
 // logged with the URL to visit.
 func (v *Verify) answerHandshake(w http.ResponseWriter, r *http.Request, ans *verify.HandshakeAnswer) error {
 	v.count(r, "handshake")
-	fields := []zap.Field{zap.String("route", r.Host+r.URL.Path), zap.String("provider", v.Provider)}
+	fields := []zap.Field{zap.String("route", requestRoute(r)), zap.String("provider", v.Provider)}
 	if ans.Note != "" {
 		fields = append(fields, zap.String("note", ans.Note))
 	}
@@ -609,7 +612,7 @@ func (v *Verify) signedURL(r *http.Request) string {
 // with nothing of the secret or the expected signature.
 func (v *Verify) reject(w http.ResponseWriter, r *http.Request, status int, reason, id string, cause error) error {
 	fields := []zap.Field{
-		zap.String("route", r.Host+r.URL.Path),
+		zap.String("route", requestRoute(r)),
 		zap.String("provider", v.Provider),
 		zap.String("reason", reason),
 		zap.String("remote", r.RemoteAddr),
@@ -639,7 +642,7 @@ var metricOutcomes = map[string]string{
 }
 
 func (v *Verify) count(r *http.Request, outcome string) {
-	requestsTotal.WithLabelValues(v.routes.label(r.Host, r.URL.Path), v.Provider, outcome).Inc()
+	requestsTotal.WithLabelValues(v.route.get(r, v.Name, v), v.Provider, outcome).Inc()
 }
 
 // readBody reads the whole body once, bounded by max; a declared length over

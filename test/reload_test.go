@@ -135,3 +135,59 @@ func goroutineDump(t testing.TB, g *gateway) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// redisAuthConfig is redisVerifyConfig on a Redis that needs a password,
+// with the given password and db.
+func redisAuthConfig(password string, db int) string {
+	return strings.Replace(redisVerifyConfig, "key_prefix e2e:",
+		"key_prefix e2e:\n\t\t\tpassword "+password+"\n\t\t\tdb "+strconv.Itoa(db), 1)
+}
+
+// A reload uses the Redis settings it was given: after the password is
+// rotated in Redis (and the old sessions end), a reload with the new
+// password serves requests; a reload to another db writes there.
+func TestReloadAppliesRedisSettings(t *testing.T) {
+	redis := redistest.Start(t, redistest.WithPassword("first-password"))
+	be := newBackend(t)
+	vars := gatewayVars{Backend: be.URL, Redis: redis.URL()}
+	g := newGateway(t, redisAuthConfig("first-password", 0), vars)
+	g.Start()
+
+	send := func(id string) {
+		t.Helper()
+		body := []byte(`{"id":"` + id + `"}`)
+		// A reload closes the old server's keep-alive connections.
+		httpClient.CloseIdleConnections()
+		if status, resp, _ := post(t, g.URL("/standard"), signedStandard(t, id, time.Now(), body), body); status != 200 {
+			t.Fatalf("%s: %d %s\n%s", id, status, resp, g.logs)
+		}
+	}
+	send("msg_first")
+
+	if err := redis.SetPassword("second-password"); err != nil {
+		t.Fatal(err)
+	}
+	g.Reload(redisAuthConfig("second-password", 0), vars)
+	// Whatever connections the old client still holds are dropped: a client
+	// that kept the old password cannot log in again.
+	if err := redis.KillClients(); err != nil {
+		t.Fatal(err)
+	}
+	send("msg_rotated")
+
+	dbSize := func(db int) int {
+		n, err := redis.DoDB(db, "DBSIZE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, _ := strconv.Atoi(n)
+		return size
+	}
+	if n := dbSize(1); n != 0 {
+		t.Fatalf("db 1 has %d keys before the reload", n)
+	}
+	g.Reload(redisAuthConfig("second-password", 1), vars)
+	send("msg_db1")
+	// The nonce and the dedup key (committed just after the answer).
+	eventually(t, 10*time.Second, "the claim's keys in db 1", func() bool { return dbSize(1) >= 2 })
+}

@@ -32,11 +32,15 @@ type Option func(*config)
 type config struct {
 	appendOnly bool
 	cluster    bool
+	password   string
 }
 
 // WithAppendOnly enables the append-only file (fsync everysec) so that data
 // survives Stop and Start.
 func WithAppendOnly() Option { return func(c *config) { c.appendOnly = true } }
+
+// WithPassword starts the server with requirepass: clients must AUTH.
+func WithPassword(password string) Option { return func(c *config) { c.password = password } }
 
 // Server is one redis-server process on a fixed port.
 type Server struct {
@@ -48,6 +52,9 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	exit chan struct{} // closed when cmd has exited
+
+	pwMu     sync.Mutex
+	password string // what Do authenticates with; SetPassword changes it
 }
 
 // Start starts a redis-server on a free port in a temporary directory; it is
@@ -64,7 +71,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 func start(t testing.TB, cfg config, port int) *Server {
 	t.Helper()
 	requireBinaries(t)
-	s := &Server{t: t, cfg: cfg, port: port, dir: t.TempDir()}
+	s := &Server{t: t, cfg: cfg, port: port, dir: t.TempDir(), password: cfg.password}
 	t.Cleanup(s.kill)
 	s.Start()
 	return s
@@ -98,6 +105,9 @@ func (s *Server) Start() {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if pw := s.currentPassword(); pw != "" {
+		args = append(args, "--requirepass", pw)
 	}
 	if s.cfg.cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -167,15 +177,60 @@ func (s *Server) log() string {
 	return string(b)
 }
 
+func (s *Server) currentPassword() string {
+	s.pwMu.Lock()
+	defer s.pwMu.Unlock()
+	return s.password
+}
+
+// SetPassword changes requirepass on the running server (and for restarts).
+// Connections already authenticated stay so; KillClients ends them.
+func (s *Server) SetPassword(password string) error {
+	if _, err := s.Do("CONFIG", "SET", "requirepass", password); err != nil {
+		return err
+	}
+	s.pwMu.Lock()
+	s.password = password
+	s.pwMu.Unlock()
+	return nil
+}
+
+// KillClients closes every client connection, as a Redis restart or a
+// rotation that revokes sessions would: clients must connect (and AUTH)
+// again.
+func (s *Server) KillClients() error {
+	_, err := s.Do("CLIENT", "KILL", "TYPE", "normal")
+	return err
+}
+
 // Do sends one command and returns the reply as text (simple or bulk string,
 // integer); error replies are returned as errors.
-func (s *Server) Do(args ...string) (string, error) {
+func (s *Server) Do(args ...string) (string, error) { return s.DoDB(0, args...) }
+
+// DoDB is Do on database db.
+func (s *Server) DoDB(db int, args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", s.Addr(), time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if pw := s.currentPassword(); pw != "" {
+		if _, err := command(conn, r, "AUTH", pw); err != nil {
+			return "", err
+		}
+	}
+	if db != 0 {
+		if _, err := command(conn, r, "SELECT", strconv.Itoa(db)); err != nil {
+			return "", err
+		}
+	}
+	return command(conn, r, args...)
+}
+
+// command sends one command on conn and reads its reply from r.
+func command(conn net.Conn, r *bufio.Reader, args ...string) (string, error) {
 	var req strings.Builder
 	fmt.Fprintf(&req, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -184,7 +239,6 @@ func (s *Server) Do(args ...string) (string, error) {
 	if _, err := conn.Write([]byte(req.String())); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(conn)
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err

@@ -46,3 +46,27 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("cluster info: %v\n%s", err, info)
 	}
 }
+
+func TestPasswordRotation(t *testing.T) {
+	s := Start(t, WithPassword("first"))
+	if _, err := s.DoDB(2, "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Do("EXISTS", "k"); err != nil || v != "0" {
+		t.Fatalf("db 0 has the key of db 2: %q %v", v, err)
+	}
+	if err := s.SetPassword("second"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.DoDB(2, "GET", "k"); err != nil || v != "v" {
+		t.Fatalf("GET with the new password: %q %v", v, err)
+	}
+	if err := s.KillClients(); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s.Start() // requirepass is the new password
+	if _, err := s.Do("PING"); err != nil {
+		t.Fatal(err)
+	}
+}

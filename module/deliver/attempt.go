@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,7 +33,7 @@ func (w *Worker) attempt(ctx context.Context, dl store.Delivery) {
 	status, header, err := w.send(ctx, dl)
 	now := time.Now()
 	out := Outcome{
-		Destination: w.d.URL,
+		Destination: w.target,
 		EventID:     dl.ID,
 		Provider:    dl.Provider,
 		Attempt:     dl.Attempts,
@@ -82,6 +83,12 @@ func (w *Worker) send(ctx context.Context, dl store.Delivery) (int, http.Header,
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, nil, fmt.Errorf("no response within %s", w.d.Timeout)
+		}
+		// net/http hides only the password; the error is logged and kept
+		// with a dead letter.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = w.target
 		}
 		return 0, nil, err
 	}

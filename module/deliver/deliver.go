@@ -29,7 +29,7 @@ type Destination struct {
 
 // Outcome of one delivery attempt, reported to the Observer.
 type Outcome struct {
-	Destination string
+	Destination string // the URL without its userinfo (a metric label)
 	EventID     string
 	Provider    string
 	Attempt     int

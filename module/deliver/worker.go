@@ -5,13 +5,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
 )
 
@@ -36,7 +36,7 @@ const (
 type Worker struct {
 	q        store.Queue
 	d        Destination
-	target   string // d.URL without its password, for logs
+	target   string // d.URL without its userinfo, for logs, metrics and errors
 	consumer string
 	client   *http.Client
 	log      *zap.Logger
@@ -81,10 +81,7 @@ func NewWorker(q store.Queue, d Destination, consumer string, client *http.Clien
 	if observe == nil {
 		observe = func(Outcome) {}
 	}
-	target := "(invalid URL)"
-	if u, err := url.Parse(d.URL); err == nil {
-		target = u.Redacted()
-	}
+	target := redact.URL(d.URL)
 	w := &Worker{
 		q:         q,
 		d:         d,

@@ -589,8 +589,10 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	}
 }
 
-func TestNetworkErrorDoesNotLeakURLPassword(t *testing.T) {
-	const url = "http://user:s3cret-pass@127.0.0.1:1/hook" // port 1: connection refused
+// A destination's user and password appear in no outcome (the metric
+// label), no error (kept with a dead letter) and no log line.
+func TestNetworkErrorDoesNotLeakURLCredentials(t *testing.T) {
+	const url = "http://hookuser:s3cret-pass@127.0.0.1:1/hook" // port 1: connection refused
 	q := newFakeQueue()
 	q.add(url, testEvent("evt_pw"))
 	d := testDestination(url)
@@ -600,12 +602,21 @@ func TestNetworkErrorDoesNotLeakURLPassword(t *testing.T) {
 	var dead []store.Delivery
 	eventually(t, "a dead letter", func() bool { _, dead, _, _, _ = q.snapshot(); return len(dead) == 1 })
 	h.stop()
-	if dead[0].LastError == "" || strings.Contains(dead[0].LastError, "s3cret") {
+	leaks := func(s string) bool { return strings.Contains(s, "s3cret") || strings.Contains(s, "hookuser") }
+	if dead[0].LastError == "" || leaks(dead[0].LastError) {
 		t.Errorf("LastError = %q", dead[0].LastError)
 	}
+	for _, o := range h.results() {
+		if o.Destination != "http://xxxxx@127.0.0.1:1/hook" || leaks(o.Err) {
+			t.Errorf("outcome: destination %q, error %q", o.Destination, o.Err)
+		}
+	}
+	if len(h.logs.FilterMessage("dead letter: giving up on delivery").All()) != 1 {
+		t.Errorf("no dead-letter log line: %+v", h.logs.All())
+	}
 	for _, line := range h.logs.All() {
-		if s := fmt.Sprint(line.Message, line.ContextMap()); strings.Contains(s, "s3cret") {
-			t.Errorf("log line leaks the password: %s", s)
+		if s := fmt.Sprint(line.Message, line.ContextMap()); leaks(s) {
+			t.Errorf("log line leaks the credentials: %s", s)
 		}
 	}
 }
