@@ -48,6 +48,12 @@ func TestUnmarshalVerifyErrors(t *testing.T) {
 		"webhook_verify github {\nsecret a\nmax_body lots\n}":     "must be a size",
 		"webhook_verify github {\nsecret a\ntolerance soon\n}":    "must be a duration",
 		"webhook_verify github extra":                             "wrong argument count",
+		// Any AWS account's topic, or a token for any push endpoint,
+		// would pass: refused with the fix.
+		"webhook_verify sns {\nauto_confirm\n}":                                            "add `topic_arn <arn>`",
+		"webhook_verify sns {\ntopic_arn orders\n}":                                        "not an SNS topic ARN",
+		"webhook_verify pubsub {\nemail p@x.iam.gserviceaccount.com\n}":                    "add `audience <aud>`",
+		"webhook_verify pubsub {\nemail p@x\naudience https://h/p\njwks_url http://x/c\n}": "`jwks_url` must be an https URL",
 	}
 	for in, want := range cases {
 		var v Verify

@@ -518,33 +518,15 @@ func (v *Verify) answerHandshake(w http.ResponseWriter, r *http.Request, ans *ve
 }
 
 // confirmSubscription fetches an SNS SubscribeURL (already checked to be
-// https on an allowed host) with the config's context, not the request's.
+// https on an allowed host) with the config's context, not the request's,
+// under the policy of every remote fetch (no redirects, bounded time and
+// size).
 func (v *Verify) confirmSubscription(subscribeURL string) {
-	ctx, cancel := context.WithTimeout(v.ctx, 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL, nil)
-	if err != nil {
-		v.logger.Error("SNS subscription not confirmed", zap.Error(err))
-		return
-	}
-	resp, err := snsClient.Do(req)
-	if err != nil {
+	if _, err := verify.Fetch(v.ctx, nil, subscribeURL, verify.RemoteMaxBytes); err != nil {
 		v.logger.Error("SNS subscription not confirmed", zap.String("subscribe_url", subscribeURL), zap.Error(err))
 		return
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		v.logger.Error("SNS subscription not confirmed", zap.String("subscribe_url", subscribeURL), zap.Int("status", resp.StatusCode))
-		return
-	}
 	v.logger.Info("SNS subscription confirmed", zap.String("subscribe_url", subscribeURL))
-}
-
-// snsClient does not follow redirects: only the checked URL is fetched.
-var snsClient = &http.Client{
-	Timeout:       15 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // claimFor builds the nonce and dedup claim, or nil when neither applies.

@@ -101,6 +101,7 @@ const handshakeConfig = `{
 	handle /sns-manual {
 		webhook_verify sns {
 			sns_host @SNS_HOST@
+			topic_arn ` + snsTopic + `
 		}
 		reverse_proxy {{.Backend}}
 	}
@@ -396,11 +397,22 @@ type snsFixture struct {
 	key     *rsa.PrivateKey
 	certURL string
 	caFile  string // PEM of srv's certificate, for SSL_CERT_FILE
+	// redirectURL is as well shaped as certURL, but redirects to plain, an
+	// http server on another port that serves the certificate too.
+	redirectURL string
+	plain       *httptest.Server
 
 	mu        sync.Mutex
 	confirmed []string // Token of each SubscribeURL fetched
 	messages  int      // makes MessageIds unique
+	certGets  int      // GETs of certURL
+	plainGets int      // GETs of plain
 }
+
+const (
+	snsCertPath     = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+	snsRedirectPath = "/SimpleNotificationService-fedcba9876543210fedcba9876543210.pem"
+)
 
 func newSNSFixture(t *testing.T) *snsFixture {
 	t.Helper()
@@ -421,9 +433,22 @@ func newSNSFixture(t *testing.T) *snsFixture {
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /SimpleNotificationService-test.pem", func(w http.ResponseWriter, _ *http.Request) {
+	f.plain = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		f.mu.Lock()
+		f.plainGets++
+		f.mu.Unlock()
 		_, _ = w.Write(certPEM)
+	}))
+	t.Cleanup(f.plain.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+snsCertPath, func(w http.ResponseWriter, _ *http.Request) {
+		f.mu.Lock()
+		f.certGets++
+		f.mu.Unlock()
+		_, _ = w.Write(certPEM)
+	})
+	mux.HandleFunc("GET "+snsRedirectPath, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, f.plain.URL+"/a.pem", http.StatusFound)
 	})
 	mux.HandleFunc("GET /confirm", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -434,7 +459,8 @@ func newSNSFixture(t *testing.T) *snsFixture {
 	})
 	f.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(f.srv.Close)
-	f.certURL = f.srv.URL + "/SimpleNotificationService-test.pem"
+	f.certURL = f.srv.URL + snsCertPath
+	f.redirectURL = f.srv.URL + snsRedirectPath
 
 	f.caFile = filepath.Join(t.TempDir(), "sns-ca.pem")
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
@@ -447,6 +473,14 @@ func newSNSFixture(t *testing.T) *snsFixture {
 // hostPattern is the sns_host regexp of the server's host:port.
 func (f *snsFixture) hostPattern() string {
 	return regexp.QuoteMeta(strings.TrimPrefix(f.srv.URL, "https://"))
+}
+
+// gets is how many times the certificate was fetched, from srv and from
+// plain.
+func (f *snsFixture) gets() (cert, plain int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.certGets, f.plainGets
 }
 
 func (f *snsFixture) confirmedTokens() []string {

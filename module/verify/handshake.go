@@ -219,8 +219,12 @@ func snsAck(typ string) *HandshakeAnswer {
 	return a
 }
 
-// defaultSNSHost is the host of every AWS SNS endpoint, China included.
-var defaultSNSHost = regexp.MustCompile(`^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
+// defaultSNSHost is the host of every AWS SNS endpoint: sns.<region>.
+// amazonaws.com, and .amazonaws.com.cn for China's cn-* regions. The
+// region's shape (us-east-1, us-gov-west-1) keeps out other services' hosts
+// that users name, such as sns.s3-us-west-2.amazonaws.com, the S3 bucket
+// "sns".
+var defaultSNSHost = regexp.MustCompile(`^sns\.(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com|cn(?:-[a-z]+)+-[0-9]+\.amazonaws\.com\.cn)$`)
 
 // snsHostPattern compiles the `sns_host` option, anchored so that a
 // pattern such as "localhost" cannot match "localhost.attacker.example".

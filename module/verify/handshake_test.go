@@ -48,6 +48,9 @@ func snsSigned(*testing.T, string, http.Header) (http.Header, string) {
 func hsSNSOptions() Options {
 	o := fixture().snsOpts()
 	o.SNSHost = testSNSHost + `|sns\.[a-z0-9-]+\.amazonaws\.com`
+	o.TopicARNs = []string{"arn:aws:sns:us-west-2:123456789012:MyTopic"}
+	off := time.Duration(0) // the documentation's messages are from 2012
+	o.Tolerance = &off
 	return o
 }
 
@@ -321,6 +324,12 @@ func TestValidSNSConfirmURL(t *testing.T) {
 		{"https://user:pw@sns.us-west-2.amazonaws.com/", nil, false},
 		{"https://sns.us-west-2.amazonaws.com:8443/", nil, false},
 		{"https://sqs.us-west-2.amazonaws.com/", nil, false},
+		// Other services' hosts whose first label a user names: the S3
+		// bucket "sns", in the legacy dash-region and accelerate forms.
+		{"https://sns.s3-us-west-2.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem", nil, false},
+		{"https://sns.s3-accelerate.amazonaws.com/", nil, false},
+		{"https://sns.s3-website-us-east-1.amazonaws.com/", nil, false},
+		{"https://sns.us-east-1.amazonaws.com.cn/", nil, false},
 		{"https:sns.us-west-2.amazonaws.com", nil, false},
 		{"", nil, false},
 		{"://sns.us-west-2.amazonaws.com", nil, false},
@@ -339,7 +348,7 @@ func TestSNSHostOption(t *testing.T) {
 	if _, err := New("github", Options{Secrets: []string{"s"}, SNSHost: "localhost"}); err == nil {
 		t.Error("provider github accepted sns_host")
 	}
-	if _, err := New("sns", Options{SNSHost: "("}); err == nil {
+	if _, err := New("sns", Options{SNSHost: "(", TopicARNs: []string{testTopic}}); err == nil {
 		t.Error("provider sns accepted an invalid sns_host regexp")
 	}
 }

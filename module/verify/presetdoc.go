@@ -128,7 +128,9 @@ func (p *preset) headersDoc() string {
 func (p *preset) toleranceDoc() string {
 	switch {
 	case p.Kind == kindOIDC:
-		return "token exp"
+		return "token iat/exp, " + fmtDuration(googleSkew) + " skew, " + fmtDuration(googleMaxLifetime) + " at most"
+	case p.Kind == kindSNS:
+		return fmtDuration(p.Tolerance) + " (ahead: " + fmtDuration(snsFutureSkew) + ")"
 	case p.Tolerance == 0:
 		return "–"
 	case len(p.Takes) > 0 && p.Signed == "{body}" && p.TimestampHeader == "":

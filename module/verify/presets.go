@@ -506,13 +506,16 @@ var presets = []preset{
 		IDFields: []string{"event-data.id"},
 	},
 	{
-		// Retries resend the originally signed message, so its Timestamp is
-		// not windowed; MessageId (stable across retries) stops replays.
-		Name:     "sns",
-		Source:   "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
-		Proof:    proofGo + "; own certificate served by a local TLS server",
-		Kind:     kindSNS,
-		IDFields: []string{"MessageId"},
+		// Retries resend the originally signed message, Timestamp included,
+		// so the window reaches back as far as a delivery policy retries
+		// (1 h) and ahead only by clock skew; MessageId (stable across
+		// retries) stops replays within it.
+		Name:      "sns",
+		Source:    "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
+		Proof:     proofGo + "; own certificate served by a local TLS server",
+		Kind:      kindSNS,
+		Tolerance: snsTolerance,
+		IDFields:  []string{"MessageId"},
 	},
 	{
 		// Google mints the token per push and may reuse it, so it is no

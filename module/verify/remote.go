@@ -6,99 +6,156 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 )
 
 const (
 	remoteTimeout = 10 * time.Second
-	// remoteMaxBytes bounds a fetched certificate or key set.
-	remoteMaxBytes = 1 << 20
+	// RemoteMaxBytes bounds a fetched certificate, key set or SNS
+	// SubscribeURL answer.
+	RemoteMaxBytes = 1 << 20
+	// remoteRetry: a URL is fetched at most once per remoteRetry, whatever
+	// the outcome. A miss (an error, a status other than 200, a document
+	// that does not parse) is remembered that long.
+	remoteRetry = time.Minute
+	// remoteMaxURLs bounds the URLs one remote remembers.
+	remoteMaxURLs = 4096
 )
 
-// Fetches of uncached URLs are rate-limited: the URL comes from the request
-// (SNS SigningCertURL), so forged requests must not turn into a flood of
-// outbound fetches.
-const (
-	remoteRate  = rate.Limit(1)
-	remoteBurst = 10
-)
+// Fetches are limited per URL, never by a budget shared between URLs: an
+// SNS SigningCertURL comes from the request, and forged messages can name
+// as many well-shaped URLs as they like, none of which will verify. Any
+// shared budget for URLs not yet seen would be theirs to spend, and a
+// genuine message whose certificate is not cached (startup, expiry, a
+// rotation) would be refused. So each URL is fetched at most once per
+// remoteRetry: a flood costs at most one GET of the allowed host per
+// forged request that names a new URL, and nothing a genuine message needs.
 
-var defaultRemoteClient = &http.Client{Timeout: remoteTimeout}
+// fetchPolicy is the client every remote fetch uses: keys, certificates
+// and SNS SubscribeURLs. It never follows a redirect (the checked URL is
+// the only one fetched) and gives up after remoteTimeout.
+func fetchPolicy(c *http.Client) *http.Client {
+	p := http.Client{}
+	if c != nil {
+		p = *c
+	}
+	p.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if p.Timeout == 0 || p.Timeout > remoteTimeout {
+		p.Timeout = remoteTimeout
+	}
+	return &p
+}
+
+var defaultFetchClient = fetchPolicy(nil)
+
+// Fetch GETs rawURL as every remote fetch is made: https only, no
+// redirect followed (a redirect is an error), within remoteTimeout, and at
+// most max bytes of a 200 answer. client nil means the default transport;
+// tests pass their own, which gets the same policy.
+func Fetch(ctx context.Context, client *http.Client, rawURL string, max int64) ([]byte, error) {
+	c := defaultFetchClient
+	if client != nil {
+		c = fetchPolicy(client)
+	}
+	return fetch(ctx, c, rawURL, max)
+}
+
+func fetch(ctx context.Context, c *http.Client, rawURL string, max int64) ([]byte, error) {
+	if u, err := url.Parse(rawURL); err != nil || u.Scheme != "https" || u.User != nil || u.Host == "" {
+		return nil, errors.New("remote fetch: only https URLs without credentials are fetched")
+	}
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("remote fetch: status %d (redirects are not followed)", resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("remote fetch: larger than %d bytes", max)
+	}
+	return b, nil
+}
 
 // remote fetches and parses documents (SNS certificates, JWKS) by URL and
-// caches them for ttl. Concurrent misses for one URL share one fetch, so a
-// burst of requests cannot stampede the publisher.
+// caches them for ttl, and misses for remoteRetry. Concurrent misses for
+// one URL share one fetch, so a burst of requests cannot stampede the
+// publisher.
 type remote[T any] struct {
 	client *http.Client
 	ttl    time.Duration
 	parse  func([]byte) (T, error)
-	cache  sync.Map // URL -> cachedDoc[T]
 	group  singleflight.Group
-	limit  *rate.Limiter
+
+	mu   sync.Mutex
+	docs map[string]remoteDoc[T]
 }
 
-type cachedDoc[T any] struct {
-	val     T
-	fetched time.Time
+// remoteDoc is the outcome of a URL's last fetch: a document, or err.
+type remoteDoc[T any] struct {
+	val T
+	err error
+	at  time.Time
 }
 
 func newRemote[T any](client *http.Client, ttl time.Duration, parse func([]byte) (T, error)) *remote[T] {
-	if client == nil {
-		client = defaultRemoteClient
-	}
-	return &remote[T]{client: client, ttl: ttl, parse: parse, limit: rate.NewLimiter(remoteRate, remoteBurst)}
+	return &remote[T]{client: fetchPolicy(client), ttl: ttl, parse: parse, docs: map[string]remoteDoc[T]{}}
 }
 
-// get returns the document at url, fetching it when it is not cached or
-// was fetched more than maxAge (at most ttl) before now.
+// get returns the document at url, fetching it when the last fetch is
+// older than maxAge (at most ttl) and older than remoteRetry. A miss is
+// answered from the cache until remoteRetry has passed.
 func (r *remote[T]) get(url string, now time.Time, maxAge time.Duration) (T, error) {
 	maxAge = min(maxAge, r.ttl)
-	if c, ok := r.cache.Load(url); ok {
-		if d := c.(cachedDoc[T]); now.Sub(d.fetched) < maxAge && !now.Before(d.fetched) {
-			return d.val, nil
-		}
+	r.mu.Lock()
+	d, ok := r.docs[url]
+	r.mu.Unlock()
+	if age := now.Sub(d.at); ok && age >= 0 && (age < remoteRetry || d.err == nil && age < maxAge) {
+		return d.val, d.err
 	}
-	v, err, _ := r.group.Do(url, func() (any, error) {
-		if !r.limit.Allow() {
-			var zero T
-			return zero, errors.New("too many key fetches")
+	v, _, _ := r.group.Do(url, func() (any, error) {
+		d := remoteDoc[T]{at: now}
+		b, err := fetch(context.Background(), r.client, url, RemoteMaxBytes)
+		if err == nil {
+			d.val, err = r.parse(b)
 		}
-		val, err := r.fetch(url)
-		if err != nil {
-			return val, err
-		}
-		r.cache.Store(url, cachedDoc[T]{val: val, fetched: now})
-		return val, nil
+		d.err = err
+		r.remember(url, d)
+		return d, nil
 	})
-	return v.(T), err
+	d = v.(remoteDoc[T])
+	return d.val, d.err
 }
 
-func (r *remote[T]) fetch(url string) (T, error) {
-	var zero T
-	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return zero, err
+// remember stores a fetch's outcome. When the cache is full, misses go
+// first (forgetting one costs at most a fetch again), then everything.
+func (r *remote[T]) remember(url string, d remoteDoc[T]) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.docs) >= remoteMaxURLs {
+		for u, old := range r.docs {
+			if old.err != nil {
+				delete(r.docs, u)
+			}
+		}
+		if len(r.docs) >= remoteMaxURLs {
+			clear(r.docs)
+		}
 	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return zero, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return zero, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, remoteMaxBytes+1))
-	if err != nil {
-		return zero, err
-	}
-	if len(b) > remoteMaxBytes {
-		return zero, fmt.Errorf("GET %s: larger than %d bytes", url, remoteMaxBytes)
-	}
-	return r.parse(b)
+	r.docs[url] = d
 }

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,13 @@ type remoteFixture struct {
 	googleKey             *rsa.PrivateKey
 	jwksURL, otherJWKSURL string
 	jwksHits              int
-	mu                    sync.Mutex
+	// plain is an http (not https) server that redirects lead to; it
+	// counts the requests it gets.
+	plain     *httptest.Server
+	plainHits int
+	// gets counts the GETs of each path of srv.
+	gets map[string]int
+	mu   sync.Mutex
 }
 
 const (
@@ -46,6 +53,10 @@ const (
 	testTopic       = "arn:aws:sns:us-east-1:123456789012:uploads"
 	testPushAccount = "push@project.iam.gserviceaccount.com"
 	testPushURL     = "https://hooks.example.com/hook"
+	// testCertPath has the shape of AWS's certificate paths.
+	testCertPath = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+	// testRedirectPath is as well shaped, but redirects to the plain server.
+	testRedirectPath = "/SimpleNotificationService-fedcba9876543210fedcba9876543210.pem"
 )
 
 var fixture = sync.OnceValue(newRemoteFixture)
@@ -71,19 +82,36 @@ func jwks(k *rsa.PrivateKey) []byte {
 }
 
 func newRemoteFixture() *remoteFixture {
-	f := &remoteFixture{snsKey: mustRSA(), googleKey: mustRSA()}
+	f := &remoteFixture{snsKey: mustRSA(), googleKey: mustRSA(), gets: map[string]int{}}
 	f.certPEM, f.otherPEM = selfSigned(f.snsKey), selfSigned(otherRSA)
+	f.plain = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		f.mu.Lock()
+		f.plainHits++
+		f.mu.Unlock()
+		w.Write(f.certPEM)
+	}))
 	mux := http.NewServeMux()
-	mux.HandleFunc("/SimpleNotificationService-test.pem", func(w http.ResponseWriter, _ *http.Request) { w.Write(f.certPEM) })
+	mux.HandleFunc(testCertPath, func(w http.ResponseWriter, _ *http.Request) { w.Write(f.certPEM) })
+	mux.HandleFunc(testRedirectPath, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, f.plain.URL+"/a.pem", http.StatusFound)
+	})
 	mux.HandleFunc("/oauth2/v3/certs", func(w http.ResponseWriter, _ *http.Request) {
 		f.mu.Lock()
 		f.jwksHits++
 		f.mu.Unlock()
 		w.Write(jwks(f.googleKey))
 	})
+	mux.HandleFunc("/redir/certs", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/oauth2/v3/certs", http.StatusFound)
+	})
 	mux.HandleFunc("/other/certs", func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks(otherRSA)) })
-	f.srv = httptest.NewTLSServer(mux)
-	f.certURL = f.srv.URL + "/SimpleNotificationService-test.pem"
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.gets[r.URL.Path]++
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	f.certURL = f.srv.URL + testCertPath
 	f.jwksURL = f.srv.URL + "/oauth2/v3/certs"
 	f.otherJWKSURL = f.srv.URL + "/other/certs"
 	return f
@@ -93,6 +121,13 @@ func (f *remoteFixture) hits() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.jwksHits
+}
+
+// getsOf is how many times path was fetched from srv, and from plain.
+func (f *remoteFixture) getsOf(path string) (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets[path], f.plainHits
 }
 
 // roundTripFunc serves every request from a function: the wrong-key
@@ -108,15 +143,20 @@ func servingOnly(body []byte) *http.Client {
 }
 
 func (f *remoteFixture) snsOpts() Options {
-	return Options{HTTPClient: f.srv.Client(), SNSHost: testSNSHost}
+	return Options{HTTPClient: f.srv.Client(), SNSHost: testSNSHost, TopicARNs: []string{testTopic}}
 }
 
 func (f *remoteFixture) snsWrong() Options {
-	return Options{HTTPClient: servingOnly(f.otherPEM), SNSHost: testSNSHost}
+	return Options{HTTPClient: servingOnly(f.otherPEM), SNSHost: testSNSHost, TopicARNs: []string{testTopic}}
 }
 
 func (f *remoteFixture) pubsubOpts() Options {
-	return Options{HTTPClient: f.srv.Client(), JWKSURL: f.jwksURL, Email: testPushAccount}
+	return Options{HTTPClient: f.srv.Client(), JWKSURL: f.jwksURL, Email: testPushAccount, Audience: testPushURL}
+}
+
+// snsSignedAt is f.snsSigned with SigningCertURL set to certURL.
+func (f *remoteFixture) snsSignedAt(certURL string, fields map[string]string) string {
+	return strings.Replace(f.snsSigned(fields, "2"), f.certURL, certURL, 1)
 }
 
 // snsSigned builds an SNS message body signed as the AWS documentation
@@ -161,7 +201,8 @@ func (f *remoteFixture) snsSigned(fields map[string]string, version string) stri
 	return string(b)
 }
 
-// googleToken mints a push token as Google would, with claims overridden.
+// googleToken mints a push token as Google would, with claims overridden
+// (nil: removed).
 func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over jwt.MapClaims) string {
 	claims := jwt.MapClaims{
 		"iss": "https://accounts.google.com", "aud": testPushURL, "azp": "1234", "sub": "1234",
@@ -170,6 +211,9 @@ func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over jwt.MapClaims) str
 	}
 	for k, v := range over {
 		claims[k] = v
+		if v == nil {
+			delete(claims, k)
+		}
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = "k1"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"time"
 
@@ -15,20 +16,26 @@ import (
 const (
 	googleJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
 	// jwksTTL: Google rotates its keys over weeks and publishes new ones
-	// before use; an unknown kid refetches sooner (jwksMinAge).
-	jwksTTL    = time.Hour
-	jwksMinAge = time.Minute
+	// before use; an unknown kid refetches sooner (once per remoteRetry).
+	jwksTTL = time.Hour
+	// Google's own verifier (google-auth-library) allows 300 s of clock
+	// skew on iat and exp, and refuses a token that expires 86,400 s or
+	// more from now.
+	googleSkew        = 300 * time.Second
+	googleMaxLifetime = 86400 * time.Second
 )
 
 var googleIssuers = []string{"accounts.google.com", "https://accounts.google.com"}
 
+var errLifetime = fmt.Errorf("%w: token lifetime over %s", ErrTimestamp, googleMaxLifetime)
+
 // oidcScheme verifies a Google Pub/Sub push: "Authorization: Bearer" carries
-// a Google-signed RS256 OIDC token whose aud is the configured audience (by
-// default the push URL) and whose email is the push subscription's service
-// account, verified by Google.
+// a Google-signed RS256 OIDC token whose aud is the configured audience and
+// whose email is the push subscription's service account, verified by
+// Google, with iat and exp under Google's rules.
 type oidcScheme struct {
 	header   string
-	audience string // "" means the request URL
+	audience string
 	email    string
 	jwksURL  string
 	keys     *remote[*jose.JSONWebKeySet]
@@ -44,9 +51,18 @@ func newOIDCScheme(p *preset, o Options) (*oidcScheme, error) {
 	if o.Email == "" {
 		return nil, fmt.Errorf("needs the push subscription's service account: add `email <account>` to webhook_verify %s, or anyone's Google token for this URL would pass", p.Name)
 	}
+	// The request's own URL is no audience: its Host is the client's to
+	// choose, so a token minted for any other push endpoint would pass.
+	if o.Audience == "" {
+		return nil, fmt.Errorf("needs the audience of the push subscription's tokens: add `audience <aud>` to webhook_verify %s, "+
+			"with the push endpoint's public URL (e.g. https://hooks.example.com/pubsub, Google's default) or the subscription's custom audience", p.Name)
+	}
 	s := &oidcScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header), audience: o.Audience, email: o.Email, jwksURL: o.JWKSURL}
 	if s.jwksURL == "" {
 		s.jwksURL = googleJWKSURL
+	}
+	if u, err := url.Parse(s.jwksURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("`jwks_url` must be an https URL, not %q", s.jwksURL)
 	}
 	s.keys = newRemote(o.HTTPClient, jwksTTL, parseJWKS)
 	return s, nil
@@ -61,9 +77,9 @@ func parseJWKS(b []byte) (*jose.JSONWebKeySet, error) {
 }
 
 // key finds the RSA key named kid, refetching the set (at most once per
-// jwksMinAge) when the kid is new.
+// remoteRetry) when the kid is new.
 func (s *oidcScheme) key(kid string, now time.Time) (*rsa.PublicKey, error) {
-	for _, maxAge := range []time.Duration{jwksTTL, jwksMinAge} {
+	for _, maxAge := range []time.Duration{jwksTTL, 0} {
 		set, err := s.keys.get(s.jwksURL, now, maxAge)
 		if err != nil {
 			return nil, err
@@ -82,10 +98,6 @@ func (s *oidcScheme) check(r *Request, now time.Time) (time.Time, string, error)
 	if token == "" {
 		return time.Time{}, "", errMissing
 	}
-	audience := s.audience
-	if audience == "" {
-		audience = r.URL
-	}
 	var claims googleClaims
 	_, err := jwt.ParseWithClaims(token, &claims,
 		func(t *jwt.Token) (any, error) {
@@ -93,13 +105,20 @@ func (s *oidcScheme) check(r *Request, now time.Time) (time.Time, string, error)
 			return s.key(kid, now)
 		},
 		jwt.WithValidMethods([]string{"RS256"}),
-		jwt.WithAudience(audience),
+		jwt.WithAudience(s.audience),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(jwtLeeway),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(googleSkew),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	if err != nil {
 		return time.Time{}, "", jwtError(err)
+	}
+	if claims.IssuedAt == nil {
+		return time.Time{}, "", errMalformed
+	}
+	if exp := claims.ExpiresAt.Time; exp.Sub(claims.IssuedAt.Time) > googleMaxLifetime || exp.Sub(now) >= googleMaxLifetime {
+		return time.Time{}, "", errLifetime
 	}
 	if !slices.Contains(googleIssuers, claims.Issuer) || claims.Email != s.email || !claims.EmailVerified {
 		return time.Time{}, "", errNoMatch

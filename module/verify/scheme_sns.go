@@ -16,16 +16,27 @@ import (
 	"time"
 )
 
-// snsCertTTL bounds how long a fetched signing certificate is trusted
-// without fetching it again (and never beyond its NotAfter).
-const snsCertTTL = time.Hour
+const (
+	// snsCertTTL bounds how long a fetched signing certificate is trusted
+	// without fetching it again (and never beyond its NotAfter).
+	snsCertTTL = time.Hour
+	// snsTolerance is how old a signed Timestamp may be. SNS resends a
+	// message unchanged, first Timestamp included, on every retry of its
+	// delivery policy, whose retries may span up to an hour.
+	snsTolerance = time.Hour
+	// snsFutureSkew is how far ahead a signed Timestamp may be: clock skew
+	// only, since SNS stamps a message when it is published.
+	snsFutureSkew = 5 * time.Minute
+)
 
 // snsScheme verifies AWS SNS HTTP(S) deliveries: an RSA signature (SHA1withRSA
 // for SignatureVersion 1, SHA256withRSA for 2) over the canonical
-// "Key\nValue\n" string of the message, with the certificate fetched from
-// SigningCertURL, which must be an https .pem URL on an SNS host.
+// "Key\nValue\n" string of the message, from a configured topic, with the
+// certificate fetched from SigningCertURL, which must have the shape of
+// AWS's certificate URLs.
 type snsScheme struct {
 	hosts  *regexp.Regexp
+	paths  *regexp.Regexp
 	topics []string
 	certs  *remote[*x509.Certificate]
 }
@@ -46,14 +57,35 @@ type snsMessage struct {
 	SigningCertURL   string
 }
 
+var (
+	// snsCertPath is the path of AWS's signing certificates, e.g.
+	// /SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem.
+	snsCertPath = regexp.MustCompile(`^/SimpleNotificationService-[0-9a-f]{32}\.pem$`)
+	// snsCertPathUnder is the same name in any directory, for a configured
+	// sns_host (emulators such as LocalStack serve it from /_aws/sns/).
+	snsCertPathUnder = regexp.MustCompile(`^(?:/[\w.-]+)*/SimpleNotificationService-[0-9a-f]{32}\.pem$`)
+	// snsTopicARN is arn:<partition>:sns:<region>:<account>:<topic>.
+	snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$`)
+)
+
 func newSNSScheme(o Options) (*snsScheme, error) {
-	s := &snsScheme{hosts: defaultSNSHost, topics: o.TopicARNs}
-	if o.SNSHost != "" {
-		re, err := regexp.Compile(`^(?:` + o.SNSHost + `)$`)
-		if err != nil {
-			return nil, fmt.Errorf("`sns_host` is not a valid regexp: %w", err)
+	if len(o.TopicARNs) == 0 {
+		return nil, errors.New("needs the topic it is subscribed to: add `topic_arn <arn>` to webhook_verify sns. " +
+			"Without it any AWS account could subscribe its own endpoint to its own topic, capture a signed Notification " +
+			"with content of its choosing and post it here")
+	}
+	for _, arn := range o.TopicARNs {
+		if !snsTopicARN.MatchString(arn) {
+			return nil, fmt.Errorf("`topic_arn` %q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)", arn)
 		}
-		s.hosts = re
+	}
+	s := &snsScheme{hosts: defaultSNSHost, paths: snsCertPath, topics: o.TopicARNs}
+	if o.SNSHost != "" {
+		re, err := snsHostPattern(o.SNSHost)
+		if err != nil {
+			return nil, err
+		}
+		s.hosts, s.paths = re, snsCertPathUnder
 	}
 	s.certs = newRemote(o.HTTPClient, snsCertTTL, parseSNSCert)
 	return s, nil
@@ -101,12 +133,18 @@ func snsStringToSign(m *snsMessage) (string, bool) {
 	return b.String(), true
 }
 
-// certURLAllowed: https, an allowed host, a .pem path, nothing else that
-// could redirect the fetch (credentials, opaque forms).
+// certURLAllowed: https, an allowed host, the path of a signing
+// certificate, and nothing else (no credentials, query, fragment or
+// escapes) that could send the fetch elsewhere or mint new URLs for one
+// certificate.
 func (s *snsScheme) certURLAllowed(raw string) bool {
 	u, err := url.Parse(raw)
-	return err == nil && ValidSNSConfirmURL(raw, s.hosts) && strings.HasSuffix(u.Path, ".pem") && u.RawQuery == ""
+	return err == nil && ValidSNSConfirmURL(raw, s.hosts) && s.paths.MatchString(u.EscapedPath()) &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.RawFragment == ""
 }
+
+// futureSkew marks SNS as stamped once (see onceStamped).
+func (*snsScheme) futureSkew() time.Duration { return snsFutureSkew }
 
 func (s *snsScheme) check(r *Request, now time.Time) (time.Time, string, error) {
 	var m snsMessage
@@ -127,11 +165,12 @@ func (s *snsScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 	}
 	msg, ok := snsStringToSign(&m)
 	sig, err := base64.StdEncoding.DecodeString(m.Signature)
-	if !ok || err != nil || !s.certURLAllowed(m.SigningCertURL) {
+	ts, tsErr := time.Parse(time.RFC3339Nano, m.Timestamp)
+	if !ok || err != nil || tsErr != nil || !s.certURLAllowed(m.SigningCertURL) {
 		return time.Time{}, "", errMalformed
 	}
 	// The topic is checked before any fetch: a foreign topic costs nothing.
-	if len(s.topics) > 0 && !slices.Contains(s.topics, m.TopicArn) {
+	if !slices.Contains(s.topics, m.TopicArn) {
 		return time.Time{}, "", errNoMatch
 	}
 	cert, err := s.certs.get(m.SigningCertURL, now, snsCertTTL)
@@ -143,5 +182,5 @@ func (s *snsScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 	if rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), hash, h.Sum(nil), sig) != nil {
 		return time.Time{}, "", errNoMatch
 	}
-	return time.Time{}, "", nil
+	return ts, "", nil
 }

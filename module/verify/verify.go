@@ -80,20 +80,23 @@ type Options struct {
 	// SigningCertURL must match (e.g. LocalStack's); "" means
 	// sns.<region>.amazonaws.com[.cn].
 	SNSHost string
-	// TopicARNs are the SNS topics accepted (provider sns); empty accepts
-	// any topic, i.e. anyone's AWS account can reach the endpoint.
+	// TopicARNs are the SNS topics accepted (provider sns, required: any
+	// AWS account can otherwise subscribe this endpoint to its own topic).
 	TopicARNs []string
 
 	// Google Pub/Sub push (provider pubsub): the OIDC token's expected
-	// audience ("" means the request URL), the push subscription's service
+	// audience (required: the push endpoint's public URL, or the
+	// subscription's custom audience), the push subscription's service
 	// account (required), and where Google's signing keys are published
-	// ("" means https://www.googleapis.com/oauth2/v3/certs).
+	// ("" means https://www.googleapis.com/oauth2/v3/certs; https only).
 	Audience string
 	Email    string
 	JWKSURL  string
 
-	// HTTPClient fetches SNS certificates and JWKS (providers sns, pubsub);
-	// nil means a client with a 10 s timeout. Tests inject their own.
+	// HTTPClient fetches SNS certificates and JWKS (providers sns, pubsub)
+	// under the fetch policy (https only, no redirects, bounded time and
+	// size; see Fetch); nil means the default transport. Tests inject
+	// their own.
 	HTTPClient *http.Client
 }
 
@@ -103,11 +106,21 @@ type scheme interface {
 	check(r *Request, now time.Time) (ts time.Time, nonce string, err error)
 }
 
+// onceStamped is a scheme whose sender stamps a message once and resends it
+// unchanged on every retry (SNS). Its timestamp is windowed, back by the
+// tolerance, which must outlast the sender's retries, and ahead only by
+// futureSkew; it yields no nonce, since a resend is a retry, deduplicated
+// by the event id.
+type onceStamped interface {
+	futureSkew() time.Duration
+}
+
 // Verifier checks requests for one provider with one set of secrets. It is
 // safe for concurrent use.
 type Verifier struct {
 	scheme    scheme
 	tolerance time.Duration
+	future    time.Duration // how far ahead a timestamp may be
 	signsTS   bool
 	ids       eventID
 	handshake handshakeConfig
@@ -133,7 +146,8 @@ func New(provider string, o Options) (*Verifier, error) {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
 	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs}
-	if signsTS {
+	once, isOnce := s.(onceStamped)
+	if signsTS || isOnce {
 		v.tolerance = p.Tolerance
 		if o.Tolerance != nil {
 			if *o.Tolerance < 0 {
@@ -141,6 +155,10 @@ func New(provider string, o Options) (*Verifier, error) {
 			}
 			v.tolerance = *o.Tolerance
 		}
+	}
+	v.future = v.tolerance
+	if isOnce {
+		v.future = min(v.tolerance, once.futureSkew())
 	}
 	return v, nil
 }
@@ -162,7 +180,7 @@ func (v *Verifier) Verify(r *Request) (Result, error) {
 		switch age := now.Sub(ts); {
 		case age > v.tolerance:
 			return Result{}, errTooOld
-		case age < -v.tolerance:
+		case age < -v.future:
 			return Result{}, errTooNew
 		}
 	}
@@ -170,11 +188,14 @@ func (v *Verifier) Verify(r *Request) (Result, error) {
 }
 
 // Tolerance is the effective timestamp window, applied to the past and the
-// future alike; 0 means the timestamp is not checked.
+// future alike (SNS: to the past; ahead only clock skew is allowed); 0
+// means the timestamp is not checked.
 func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 
-// SignsTimestamp reports whether the scheme signs a timestamp, i.e. whether
-// Result.Nonce is set and replay protection by nonce applies.
+// SignsTimestamp reports whether the scheme signs a timestamp that makes a
+// request one-time, i.e. whether Result.Nonce is set and replay protection
+// by nonce applies. SNS signs a timestamp too, but resends it unchanged on
+// retries: it is windowed (Tolerance) and makes no nonce.
 func (v *Verifier) SignsTimestamp() bool { return v.signsTS }
 
 // HasEventID reports whether the provider names its events (Result.ID may
