@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -270,8 +271,15 @@ func (v *Verify) checkStatic() error {
 		Prefix: v.Prefix, Signed: v.Signed, TimestampHeader: v.TimestampHeader,
 		TimestampFormat: v.TimestampFormat, IDHeader: v.IDHeader,
 	}
-	_, err := verify.New(v.Provider, opts)
-	return err
+	if v.Tolerance != nil {
+		tol := time.Duration(*v.Tolerance)
+		opts.Tolerance = &tol
+	}
+	vf, err := verify.New(v.Provider, opts)
+	if err != nil {
+		return err
+	}
+	return checkReplayTTL(time.Duration(v.ReplayTTL), vf)
 }
 
 func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
 )
@@ -47,7 +48,8 @@ func signablePresets(t *testing.T) []presetRoute {
 		if opts.Secrets == nil {
 			opts.Secrets = []string{presetSecret}
 		}
-		_, _, err := verify.Sign(p, opts, verify.SignRequest{URL: "http://127.0.0.1/" + p, Body: []byte(`{"id":"x"}`)})
+		probe := fmt.Sprintf(`{"id":"x","webhookTimestamp":%d}`, time.Now().UnixMilli())
+		_, _, err := verify.Sign(p, opts, verify.SignRequest{URL: "http://127.0.0.1/" + p, Body: []byte(probe)})
 		if errors.Is(err, verify.ErrSignUnsupported) {
 			continue
 		}
@@ -103,8 +105,10 @@ func TestPresetsThroughCaddy(t *testing.T) {
 	for _, r := range routes {
 		t.Run(r.provider, func(t *testing.T) {
 			// Bytes a re-encoder would change; unique per route, so that
-			// no route deduplicates another's.
-			body := []byte(fmt.Sprintf("{\"id\": \"evt_%s\",  \"event_id\":\"evt_%s\", \"type\":\"test\", \"n\":\"\\u00e9\"}\r\n", r.provider, r.provider))
+			// no route deduplicates another's. Linear signs its timestamp
+			// in the body.
+			body := []byte(fmt.Sprintf("{\"id\": \"evt_%s\",  \"event_id\":\"evt_%s\", \"type\":\"test\", \"n\":\"\\u00e9\", \"webhookTimestamp\":%d}\r\n",
+				r.provider, r.provider, time.Now().UnixMilli()))
 			h, u := signed(t, r, r.opts, body)
 			got := send(t, http.MethodPost, u, h, body)
 			if got.Status < 200 || got.Status > 299 {

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +75,7 @@ var conformance = []struct {
 	{"retry_waits_until_due", testRetryWaitsUntilDue},
 	{"queue_lease_expiry", testQueueLeaseExpiry},
 	{"dead_letters", testDeadLetters},
+	{"dead_index", testDeadIndex},
 	{"max_batch", testMaxBatch},
 	{"stats", testStats},
 	{"stale_handle", testStaleHandle},
@@ -352,41 +355,76 @@ func testQueueLeaseExpiry(t *testing.T, s Store) {
 func testDeadLetters(t *testing.T, s Store) {
 	enqueue(t, s, []string{destA}, "e1", "e2", "e3")
 	got := fetch(t, s, destA, "c1", 3, time.Minute)
+	before := time.Now().Add(-time.Millisecond)
 	for i, d := range got[:2] {
 		d.Attempts, d.LastError = 12, fmt.Sprint("failure ", i)
 		must(t, s.Dead(ctx, d))
 	}
+	after := time.Now().Add(time.Millisecond)
 	must(t, s.Ack(ctx, got[2]))
 	wantStats(t, s, destA, 0, 0, 0, 2)
 
-	dead, err := s.DeadLetters(ctx, destA, 10)
-	must(t, err)
-	wantIDs(t, dead, "e1", "e2")
-	if dead[0].Attempts != 12 || dead[0].LastError != "failure 0" || dead[0].Handle == "" || string(dead[0].Body) != string(event("e1").Body) {
-		t.Fatalf("dead letter %+v", dead[0])
+	dead := deadPage(t, s, destA, "", 10, "e1", "e2")
+	ev := event("e1")
+	if d := dead[0]; d.Attempts != 12 || d.LastError != "failure 0" || d.Entry == "" || d.Provider != ev.Provider ||
+		d.Destination != destA || d.BodySize != len(ev.Body) || !d.ReceivedAt.Equal(got[0].ReceivedAt) ||
+		d.DiedAt.Before(before) || d.DiedAt.After(after) || d.Header != nil || d.Body != nil {
+		t.Fatalf("dead letter %+v", d)
 	}
-	if one, _ := s.DeadLetters(ctx, destA, 1); len(one) != 1 {
-		t.Fatalf("limit 1 gave %d", len(one))
+	// Pages: each starts after the last entry of the one before.
+	first := deadPage(t, s, destA, "", 1, "e1")
+	second := deadPage(t, s, destA, first[0].Entry, 1, "e2")
+	deadPage(t, s, destA, second[0].Entry, 1)
+	deadPage(t, s, destB, "", 10)
+	if _, err := s.DeadLetters(ctx, destA, "bogus", 1); !errors.Is(err, ErrNoEntry) {
+		t.Fatalf("cursor bogus: %v, want ErrNoEntry", err)
+	}
+
+	wantFound(t, s, destA, []string{"e2"}, "e2")
+	wantFound(t, s, destA, []string{dead[0].Entry}, "e1") // an entry names one too
+	wantFound(t, s, destA, []string{"e1", "e2", dead[0].Entry}, "e1", "e2")
+	wantFound(t, s, destA, []string{"bogus", "", "e3"})
+	wantFound(t, s, destB, []string{"e1"})
+	if found, _ := s.FindDead(ctx, destA, []string{"e1", "e2"}, 1); len(found) != 1 {
+		t.Fatalf("limit 1 found %d", len(found))
+	}
+
+	whole, err := s.ReadDead(ctx, destA, dead[0].Entry)
+	must(t, err)
+	if whole == nil || whole.ID != "e1" || whole.Entry != dead[0].Entry || !reflect.DeepEqual(whole.Header, ev.Header) ||
+		string(whole.Body) != string(ev.Body) || whole.Attempts != 12 || whole.LastError != "failure 0" ||
+		whole.BodySize != len(ev.Body) || !whole.DiedAt.Equal(dead[0].DiedAt) {
+		t.Fatalf("read dead letter %+v", whole)
+	}
+	for _, entry := range []string{"bogus", "", "e1", "99999999999999-0", "999999"} {
+		if none, err := s.ReadDead(ctx, destA, entry); none != nil || err != nil {
+			t.Fatalf("ReadDead(%q) = %+v, %v", entry, none, err)
+		}
+	}
+	if none, _ := s.ReadDead(ctx, destB, dead[0].Entry); none != nil {
+		t.Fatalf("ReadDead of another destination's entry: %+v", none)
 	}
 
 	for _, tc := range []struct {
-		id   string
-		want bool
-	}{{dead[0].Handle, true}, {dead[0].Handle, false}, {"bogus", false}, {"", false}} {
-		ok, err := s.DeleteDead(ctx, destA, tc.id)
-		must(t, err)
-		if ok != tc.want {
-			t.Fatalf("DeleteDead(%q) = %v, want %v", tc.id, ok, tc.want)
+		ids  []string
+		want int
+	}{{[]string{"e1"}, 1}, {[]string{"e1"}, 0}, {[]string{dead[0].Entry}, 0}, {[]string{"bogus", ""}, 0}, {nil, 0}} {
+		n, err := s.DeleteDead(ctx, destA, tc.ids)
+		if err != nil || n != tc.want {
+			t.Fatalf("DeleteDead(%q) = %d, %v, want %d", tc.ids, n, err, tc.want)
 		}
 	}
-	n, err := s.Redrive(ctx, destA, []string{"bogus", dead[0].Handle})
+	wantFound(t, s, destA, []string{"e1", dead[0].Entry})
+	deadPage(t, s, destA, "", 10, "e2")
+	n, err := s.Redrive(ctx, destA, []string{"bogus", "e1"})
 	if err != nil || n != 0 {
 		t.Fatalf("Redrive of unknown ids = %d, %v", n, err)
 	}
-	n, err = s.Redrive(ctx, destA, []string{dead[1].Handle})
+	n, err = s.Redrive(ctx, destA, []string{"e2", dead[1].Entry})
 	if err != nil || n != 1 {
-		t.Fatalf("Redrive(one) = %d, %v", n, err)
+		t.Fatalf("Redrive(one, by id and entry) = %d, %v", n, err)
 	}
+	wantFound(t, s, destA, []string{"e2"})
 	again := fetch(t, s, destA, "c1", 10, time.Minute)
 	wantIDs(t, again, "e2")
 	if again[0].Attempts != 0 {
@@ -404,6 +442,120 @@ func testDeadLetters(t *testing.T, s Store) {
 		t.Fatalf("Redrive(all) = %d, %v", n, err)
 	}
 	wantStats(t, s, destA, redriveBatch+6, 0, 0, 0)
+	deadPage(t, s, destA, "", 10)
+	wantFound(t, s, destA, []string{"e2", ""})
+}
+
+// testDeadIndex: the event-id index stays right across dead letters of one
+// event in two destinations and twice in one, deletes, redrives and a
+// restart (which rebuilds the embedded store's index from the log).
+func testDeadIndex(t *testing.T, s Store) {
+	big := event("big")
+	big.Header.Set("X-Big", strings.Repeat("h", 3*maxDeadHead)) // longer than the head read first
+	must(t, s.Enqueue(ctx, Claim{}, []string{destA}, big))
+	enqueue(t, s, []string{destA}, "dup", "dup")
+	enqueue(t, s, []string{destA, destB}, "x")
+	for _, dest := range []string{destA, destB} {
+		for _, d := range fetch(t, s, dest, "c1", 10, time.Minute) {
+			d.Attempts, d.LastError = 1, "status 500"
+			must(t, s.Dead(ctx, d))
+		}
+	}
+	check := func(when string, wantA, wantB []string) {
+		t.Helper()
+		for dest, want := range map[string][]string{destA: wantA, destB: wantB} {
+			var got []string
+			for _, id := range []string{"big", "dup", "x"} {
+				found, err := s.FindDead(ctx, dest, []string{id}, 10)
+				must(t, err)
+				for _, d := range found {
+					if d.ID != id || d.Destination != dest || d.Attempts != 1 || d.LastError != "status 500" || d.DiedAt.IsZero() ||
+						d.BodySize != len(event(id).Body) || d.Provider != "stripe" {
+						t.Fatalf("%s: found %+v for %s", when, d, id)
+					}
+					got = append(got, d.ID)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: dead letters of %s found by id: %v, want %v", when, dest, got, want)
+			}
+			deadPage(t, s, dest, "", 10, want...)
+		}
+	}
+	check("dead", []string{"big", "dup", "dup", "x"}, []string{"x"})
+	s = reopen(t, s)
+	check("reopened", []string{"big", "dup", "dup", "x"}, []string{"x"})
+	whole, err := s.ReadDead(ctx, destA, deadPage(t, s, destA, "", 1, "big")[0].Entry)
+	must(t, err)
+	if whole == nil || whole.Header.Get("X-Big") != big.Header.Get("X-Big") || string(whole.Body) != string(big.Body) {
+		t.Fatalf("read after reopen: %+v", whole)
+	}
+
+	if n, err := s.DeleteDead(ctx, destA, []string{"dup"}); n != 2 || err != nil {
+		t.Fatalf("DeleteDead(dup) = %d, %v, want both", n, err)
+	}
+	if n, err := s.Redrive(ctx, destB, []string{"x"}); n != 1 || err != nil {
+		t.Fatalf("Redrive(x) at B = %d, %v", n, err)
+	}
+	check("deleted and redriven", []string{"big", "x"}, nil)
+	s = reopen(t, s)
+	check("deleted, redriven, reopened", []string{"big", "x"}, nil)
+
+	redriven := fetch(t, s, destB, "c1", 10, time.Minute)
+	wantIDs(t, redriven, "x")
+	redriven[0].Attempts, redriven[0].LastError = 1, "status 500"
+	must(t, s.Dead(ctx, redriven[0]))
+	check("dead again", []string{"big", "x"}, []string{"x"})
+	s = reopen(t, s)
+	check("dead again, reopened", []string{"big", "x"}, []string{"x"})
+}
+
+// reopen is a restart: the embedded store is closed and opened again;
+// Redis keeps nothing in memory that a restart would lose.
+func reopen(t *testing.T, s Store) Store {
+	t.Helper()
+	l, ok := s.(*Log)
+	if !ok {
+		return s
+	}
+	must(t, l.Close())
+	return openLog(t, l.dir)
+}
+
+// deadPage lists a page of dead letters and expects the event ids want.
+func deadPage(t *testing.T, s Store, dest, after string, limit int, want ...string) []DeadLetter {
+	t.Helper()
+	page, err := s.DeadLetters(ctx, dest, after, limit)
+	must(t, err)
+	got := []string{}
+	for _, d := range page {
+		got = append(got, d.ID)
+		if d.Body != nil || d.Header != nil {
+			t.Fatalf("listed with headers or body: %+v", d)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("dead letters of %s after %q: %v, want %v", dest, after, got, want)
+	}
+	return page
+}
+
+// wantFound expects FindDead(ids) to find the event ids want.
+func wantFound(t *testing.T, s Store, dest string, ids []string, want ...string) {
+	t.Helper()
+	found, err := s.FindDead(ctx, dest, ids, 10)
+	must(t, err)
+	got := []string{}
+	for _, d := range found {
+		got = append(got, d.ID)
+	}
+	slices.Sort(got)
+	if want == nil {
+		want = []string{}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("FindDead(%s, %q) found %v, want %v", dest, ids, got, want)
+	}
 }
 
 func testMaxBatch(t *testing.T, s Store) {

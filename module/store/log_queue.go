@@ -29,6 +29,7 @@ type logEvent struct {
 	entryOff  int64
 	entrySize uint32
 	entries   []*logEntry
+	meta      *deadMeta // set once an entry of the event is dead
 }
 
 func (ev *logEvent) entry(dest string) *logEntry {
@@ -65,7 +66,7 @@ type logEntry struct {
 	state    byte
 	attempts int
 	lastErr  string
-	due      int64 // retry: unix ns
+	due      int64 // retry: unix ns when due; dead: unix ns when it died
 	leaseEnd int64 // unix ns; 0 = not leased
 	lease    uint64
 }
@@ -82,6 +83,7 @@ type logDest struct {
 	name               string
 	ready, retry, dead *btree.BTreeG[*logEntry]
 	leased             map[*logEntry]struct{}
+	deadByID           *btree.BTreeG[*logEntry] // the dead ones again, by event id
 }
 
 func byArrival(a, b *logEntry) bool { return a.ev.id < b.ev.id }
@@ -94,11 +96,12 @@ func (s *Log) dest(name string) *logDest {
 	d := s.dests[name]
 	if d == nil {
 		d = &logDest{
-			name:   name,
-			ready:  btree.NewG(32, byArrival),
-			retry:  btree.NewG(32, byDue),
-			dead:   btree.NewG(32, byArrival),
-			leased: make(map[*logEntry]struct{}),
+			name:     name,
+			ready:    btree.NewG(32, byArrival),
+			retry:    btree.NewG(32, byDue),
+			dead:     btree.NewG(32, byArrival),
+			leased:   make(map[*logEntry]struct{}),
+			deadByID: btree.NewG(32, byEventID),
 		}
 		s.dests[name] = d
 	}
@@ -115,10 +118,17 @@ func (d *logDest) tree(state byte) *btree.BTreeG[*logEntry] {
 	return d.dead
 }
 
-// insert files an unleased entry by its state.
+// insert files an unleased entry by its state, and a dead one by its
+// event id too.
 func (d *logDest) insert(e *logEntry) {
 	e.leaseEnd = 0
 	d.tree(e.state).ReplaceOrInsert(e)
+	if e.state == stateDead {
+		if e.ev.meta == nil {
+			e.ev.meta = readDeadMeta(e.ev)
+		}
+		d.deadByID.ReplaceOrInsert(e)
+	}
 }
 
 func (d *logDest) remove(e *logEntry) {
@@ -127,6 +137,9 @@ func (d *logDest) remove(e *logEntry) {
 		return
 	}
 	d.tree(e.state).Delete(e)
+	if e.state == stateDead {
+		d.deadByID.Delete(e)
+	}
 }
 
 // releaseLapsed makes the entries whose lease ended fetchable again.
@@ -286,6 +299,10 @@ func (s *Log) change(d Delivery, to entryState) error {
 		if e == nil || e.state == stateDead || e.lease != lease && to.state != stateGone {
 			return b
 		}
+		if to.state == stateDead && e.ev.meta == nil {
+			// Known here, so that filing the dead letter reads nothing.
+			e.ev.meta = &deadMeta{id: d.ID, provider: d.Provider, bodySize: len(d.Body)}
+		}
 		return appendStateRecord(b, id, to)
 	}, to.state == stateGone)
 }
@@ -300,9 +317,9 @@ func (s *Log) Retry(_ context.Context, d Delivery, at time.Time) error {
 	return s.change(d, entryState{state: stateRetry, attempts: d.Attempts, lastErr: d.LastError, due: at.UnixNano()})
 }
 
-// Dead moves the entry to the dead letters.
+// Dead moves the entry to the dead letters, noting when.
 func (s *Log) Dead(_ context.Context, d Delivery) error {
-	return s.change(d, entryState{state: stateDead, attempts: d.Attempts, lastErr: d.LastError})
+	return s.change(d, entryState{state: stateDead, attempts: d.Attempts, lastErr: d.LastError, due: time.Now().UnixNano()})
 }
 
 // Stats counts the destination's entries; leased ones are in flight.
@@ -339,73 +356,6 @@ func (s *Log) Stats(_ context.Context, destination string) (QueueStats, error) {
 		st.OldestAgeSeconds = now.Sub(time.Unix(0, oldest)).Seconds()
 	}
 	return st, nil
-}
-
-// DeadLetters lists the oldest dead letters; their Handle is the event id
-// that Redrive and DeleteDead take.
-func (s *Log) DeadLetters(_ context.Context, destination string, limit int) ([]Delivery, error) {
-	if s.closed.Load() {
-		return nil, errClosed
-	}
-	s.mu.Lock()
-	var refs []entryRef
-	if d := s.dests[destination]; d != nil {
-		d.dead.Ascend(func(e *logEntry) bool {
-			if len(refs) == limit {
-				return false
-			}
-			refs = append(refs, refOf(e, strconv.FormatUint(e.ev.id, 10)))
-			return true
-		})
-	}
-	return s.read(refs)
-}
-
-// Redrive puts dead letters back in the queue with their attempts reset;
-// all of them when ids is empty.
-func (s *Log) Redrive(_ context.Context, destination string, ids []string) (int, error) {
-	moved := 0
-	err := s.submit(func(b []byte) []byte {
-		moved = 0
-		redrive := func(e *logEntry) {
-			b = appendStateRecord(b, e.ev.id, entryState{dest: destination, state: stateReady, lastErr: e.lastErr})
-			moved++
-		}
-		d := s.dests[destination]
-		switch {
-		case d == nil:
-		case len(ids) == 0:
-			d.dead.Ascend(func(e *logEntry) bool { redrive(e); return true })
-		default:
-			seen := make(map[uint64]bool, len(ids))
-			for _, h := range ids {
-				id, err := strconv.ParseUint(h, 10, 64)
-				if e := s.lookup(destination, id); err == nil && !seen[id] && e != nil && e.state == stateDead {
-					seen[id] = true
-					redrive(e)
-				}
-			}
-		}
-		return b
-	})
-	return moved, err
-}
-
-// DeleteDead drops one dead letter by its Handle.
-func (s *Log) DeleteDead(_ context.Context, destination, handle string) (bool, error) {
-	id, err := strconv.ParseUint(handle, 10, 64)
-	if err != nil {
-		return false, nil
-	}
-	found := false
-	err = s.submit(func(b []byte) []byte {
-		e := s.lookup(destination, id)
-		if found = e != nil && e.state == stateDead; !found {
-			return b
-		}
-		return appendStateRecord(b, id, entryState{dest: destination, state: stateGone})
-	})
-	return found, err
 }
 
 // copyLive appends to frame the records of a compacted segment's frame

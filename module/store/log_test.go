@@ -48,9 +48,7 @@ func TestLogRestart(t *testing.T) {
 		t.Fatalf("retried entry after reopen: %d attempts, %q", again[0].Attempts, again[0].LastError)
 	}
 	wantIDs(t, fetch(t, s, destB, "c2", 10, time.Minute), "e1")
-	dead, err := s.DeadLetters(ctx, destA, 10)
-	must(t, err)
-	wantIDs(t, dead, "e3")
+	dead := deadPage(t, s, destA, "", 10, "e3")
 	if dead[0].Attempts != 12 || dead[0].LastError != "gave up" {
 		t.Fatalf("dead letter after reopen: %+v", dead[0])
 	}
@@ -91,7 +89,7 @@ func TestLogClosed(t *testing.T) {
 	_, claimErr := s.Claim(ctx, c)
 	_, fetchErr := s.Fetch(ctx, destA, "c", 1, time.Minute)
 	_, statsErr := s.Stats(ctx, destA)
-	_, deadErr := s.DeadLetters(ctx, destA, 1)
+	_, deadErr := s.DeadLetters(ctx, destA, "", 1)
 	for name, err := range map[string]error{
 		"Ping":        s.Ping(ctx),
 		"Claim":       claimErr,
@@ -242,9 +240,7 @@ func TestLogCompaction(t *testing.T) {
 		mustClaim(t, s, claim("s", "n-other", "k-kept"), Duplicate)
 		wantStats(t, s, destA, 0, 0, 1, 1)
 		wantIDs(t, fetch(t, s, destB, "c", 10, time.Minute), "r1", "r2", "d1", "l1")
-		dead, err := s.DeadLetters(ctx, destA, 10)
-		must(t, err)
-		wantIDs(t, dead, "d1")
+		dead := deadPage(t, s, destA, "", 10, "d1")
 		if dead[0].Attempts != 12 {
 			t.Fatalf("dead letter attempts %d after compaction", dead[0].Attempts)
 		}

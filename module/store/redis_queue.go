@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,12 +21,17 @@ import (
 //   :z    delayed retries, score = due time in ms, member = old entry id
 //   :r    the delayed retries' fields, msgpack-encoded, by member
 //   :dead the dead-letter stream
+//   :dm   the dead letters' metadata (no headers, no body), a stream with
+//         the same entry ids, so that a listing never reads a body
+//   :di   the dead letters by event id: a sorted set of "<event id>\0<entry>",
+//         all scored 0, read by lexical range
+// The dead-letter scripts keep :dead, :dm and :di in step.
 // A retry leaves the stream and is moved back when due, so it never blocks
 // the ready entries behind it.
 
 const consumerGroup = "deliver"
 
-type queueKeys struct{ stream, delayed, retries, dead string }
+type queueKeys struct{ stream, delayed, retries, dead, deadMeta, deadIndex string }
 
 // queueKeys are computed once per destination: every enqueue needs them.
 func (r *Redis) queueKeys(destination string) queueKeys {
@@ -34,7 +40,8 @@ func (r *Redis) queueKeys(destination string) queueKeys {
 	}
 	sum := sha256.Sum256([]byte(destination))
 	tag := r.prefix + "{q:" + hex.EncodeToString(sum[:8]) + "}"
-	k := queueKeys{stream: tag + ":s", delayed: tag + ":z", retries: tag + ":r", dead: tag + ":dead"}
+	k := queueKeys{stream: tag + ":s", delayed: tag + ":z", retries: tag + ":r", dead: tag + ":dead",
+		deadMeta: tag + ":dm", deadIndex: tag + ":di"}
 	r.queues.Store(destination, k)
 	return k
 }
@@ -100,31 +107,97 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 1
 `)
 
+// deadLib is shared by the dead-letter scripts. entriesOf returns the
+// entries an id names: those the index lists for that event id, else the
+// id itself when it has an entry's shape. forget drops an entry's metadata
+// and index member.
+const deadLib = `
+local function isEntry(s) return string.match(s, '^%d+%-%d+$') ~= nil end
+local function field(f, name)
+	for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end
+	return ''
+end
+local function entriesOf(index, id)
+	local out = {}
+	for _, m in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. id .. '\0', '(' .. id .. '\1')) do
+		local e = string.sub(m, #id + 2)
+		if isEntry(e) then out[#out + 1] = e end
+	end
+	if #out == 0 and isEntry(id) then out[1] = id end
+	return out
+end
+local function resolve(index, ids, from)
+	local out, seen = {}, {}
+	for i = from, #ids do
+		for _, e in ipairs(entriesOf(index, ids[i])) do
+			if not seen[e] then seen[e] = true; out[#out + 1] = e end
+		end
+	end
+	return out
+end
+local function forget(meta, index, e, id)
+	redis.call('ZREM', index, id .. '\0' .. e)
+	redis.call('XDEL', meta, e)
+end
+`
+
+// deadScript moves the entry ARGV[2] (unless acknowledged meanwhile, as
+// for retryScript) to the dead letters: the whole entry
+// (the ARGV after the ARGV[4] metadata values ARGV[5..]) to :dead, the
+// metadata to :dm under the same id, and the event id ARGV[3] to :di.
 var deadScript = redis.NewScript(`
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+local m = tonumber(ARGV[4])
+local e = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5 + m))
+redis.call('XADD', KEYS[3], e, unpack(ARGV, 5, 4 + m))
+redis.call('ZADD', KEYS[4], 0, ARGV[3] .. '\0' .. e)
 return 1
 `)
 
-// redriveScript moves dead letters (ARGV[2..], or the first ARGV[1] when no
-// ids are given) back to the stream with their attempts reset.
-var redriveScript = redis.NewScript(`
+// redriveScript moves dead letters (those ARGV[2..] name, or the first
+// ARGV[1] when no ids are given) back to the stream with their attempts
+// reset.
+var redriveScript = redis.NewScript(deadLib + `
+local dead, stream, meta, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local entries = {}
 if #ARGV == 1 then
-	entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
+	entries = redis.call('XRANGE', dead, '-', '+', 'COUNT', ARGV[1])
 else
-	for i = 2, #ARGV do
-		for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])) do entries[#entries + 1] = e end
+	for _, e in ipairs(resolve(index, ARGV, 2)) do
+		for _, x in ipairs(redis.call('XRANGE', dead, e, e)) do entries[#entries + 1] = x end
 	end
 end
 for _, e in ipairs(entries) do
 	local f = e[2]
 	for i = 1, #f, 2 do if f[i] == 'attempts' then f[i + 1] = '0' end end
-	redis.call('XADD', KEYS[2], '*', unpack(f))
-	redis.call('XDEL', KEYS[1], e[1])
+	redis.call('XADD', stream, '*', unpack(f))
+	redis.call('XDEL', dead, e[1])
+	forget(meta, index, e[1], field(f, 'id'))
 end
 return #entries
+`)
+
+// deleteDeadScript drops the dead letters ARGV names.
+var deleteDeadScript = redis.NewScript(deadLib + `
+local n = 0
+for _, e in ipairs(resolve(KEYS[3], ARGV, 1)) do
+	local m = redis.call('XRANGE', KEYS[2], e, e)
+	if #m > 0 then forget(KEYS[2], KEYS[3], e, field(m[1][2], 'id')) end
+	n = n + redis.call('XDEL', KEYS[1], e)
+end
+return n
+`)
+
+// findDeadScript returns the metadata entries of up to ARGV[1] dead
+// letters that ARGV[2..] name.
+var findDeadScript = redis.NewScript(deadLib + `
+local out = {}
+for _, e in ipairs(resolve(KEYS[2], ARGV, 2)) do
+	if #out == tonumber(ARGV[1]) then break end
+	for _, x in ipairs(redis.call('XRANGE', KEYS[1], e, e)) do out[#out + 1] = x end
+end
+return out
 `)
 
 // statsScript returns queued+in-flight, in-flight, retrying, dead, and the
@@ -286,16 +359,28 @@ func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
 	return unavailable(retryScript.Run(ctx, r.client, []string{k.stream, k.delayed, k.retries}, args...).Err())
 }
 
-// Dead moves the entry to the dead-letter stream.
+// Dead moves the entry to the dead-letter stream, its metadata to :dm and
+// its event id to the index, in one script.
 func (r *Redis) Dead(ctx context.Context, d Delivery) error {
-	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), d.Event, d.Attempts, d.LastError,
-		consumerGroup, d.Handle)
+	args := make([]any, 0, 4+deadMetaCount+eventFieldCount)
+	args = append(args, consumerGroup, d.Handle, d.ID, deadMetaCount,
+		"id", d.ID,
+		"provider", d.Provider,
+		"received_at", strconv.FormatInt(d.ReceivedAt.UnixNano(), 10),
+		"attempts", strconv.Itoa(d.Attempts),
+		"last_error", d.LastError,
+		"size", strconv.Itoa(len(d.Body)),
+	)
+	args, err := appendEventFields(args, d.Event, d.Attempts, d.LastError)
 	if err != nil {
 		return err
 	}
 	k := r.queueKeys(d.Destination)
-	return unavailable(deadScript.Run(ctx, r.client, []string{k.stream, k.dead}, args...).Err())
+	return unavailable(deadScript.Run(ctx, r.client, []string{k.stream, k.dead, k.deadMeta, k.deadIndex}, args...).Err())
 }
+
+// deadMetaCount is the length of a dead letter's metadata names and values.
+const deadMetaCount = 12
 
 // Stats reads the destination's counters in one script call.
 func (r *Redis) Stats(ctx context.Context, destination string) (QueueStats, error) {
@@ -322,43 +407,77 @@ func (r *Redis) Stats(ctx context.Context, destination string) (QueueStats, erro
 	return st, nil
 }
 
-// DeadLetters lists the oldest dead letters; their Handle is the id that
-// Redrive and DeleteDead take.
-func (r *Redis) DeadLetters(ctx context.Context, destination string, limit int) ([]Delivery, error) {
+// DeadLetters reads a page of the metadata stream.
+func (r *Redis) DeadLetters(ctx context.Context, destination, after string, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	msgs, err := r.client.XRangeN(ctx, r.queueKeys(destination).dead, "-", "+", int64(limit)).Result()
+	start := "-"
+	if after != "" {
+		if !streamID.MatchString(after) {
+			return nil, fmt.Errorf("%w: %q", ErrNoEntry, after)
+		}
+		start = "(" + after
+	}
+	msgs, err := r.client.XRangeN(ctx, r.queueKeys(destination).deadMeta, start, "+", int64(limit)).Result()
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	out := make([]Delivery, 0, len(msgs))
-	for _, m := range msgs {
-		d, err := deliveryFromValues(m.ID, m.Values, destination)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
+	out := make([]DeadLetter, len(msgs))
+	for i, m := range msgs {
+		out[i] = deadLetterFromValues(m.ID, m.Values, destination)
 	}
 	return out, nil
 }
 
+// FindDead resolves ids through the index in one script call.
+func (r *Redis) FindDead(ctx context.Context, destination string, ids []string, limit int) ([]DeadLetter, error) {
+	if len(ids) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	k := r.queueKeys(destination)
+	res, err := findDeadScript.Run(ctx, r.client, []string{k.deadMeta, k.deadIndex}, idArgs(ids, limit)...).Slice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]DeadLetter, 0, len(res))
+	for _, e := range res {
+		id, values, err := entryValues(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, deadLetterFromValues(id, values, destination))
+	}
+	return out, nil
+}
+
+// ReadDead reads one whole dead letter.
+func (r *Redis) ReadDead(ctx context.Context, destination, entry string) (*DeadLetter, error) {
+	if !streamID.MatchString(entry) {
+		return nil, nil
+	}
+	msgs, err := r.client.XRangeN(ctx, r.queueKeys(destination).dead, entry, entry, 1).Result()
+	if err != nil || len(msgs) == 0 {
+		return nil, unavailable(err)
+	}
+	d, err := deliveryFromValues(entry, msgs[0].Values, destination)
+	if err != nil {
+		return nil, err
+	}
+	return &DeadLetter{
+		Entry: entry, ID: d.ID, Provider: d.Provider, Destination: destination,
+		Attempts: d.Attempts, LastError: d.LastError, BodySize: len(d.Body),
+		ReceivedAt: d.ReceivedAt, DiedAt: entryTime(entry), Header: d.Header, Body: d.Body,
+	}, nil
+}
+
 // Redrive moves dead letters back to the queue, all of them (in batches)
-// when ids is empty. Unknown ids are skipped.
+// when ids is empty.
 func (r *Redis) Redrive(ctx context.Context, destination string, ids []string) (int, error) {
 	k := r.queueKeys(destination)
-	keys := []string{k.dead, k.stream}
+	keys := []string{k.dead, k.stream, k.deadMeta, k.deadIndex}
 	if len(ids) > 0 {
-		args := []any{len(ids)}
-		for _, id := range ids {
-			if streamID.MatchString(id) {
-				args = append(args, id)
-			}
-		}
-		if len(args) == 1 {
-			return 0, nil
-		}
-		n, err := redriveScript.Run(ctx, r.client, keys, args...).Int()
+		n, err := redriveScript.Run(ctx, r.client, keys, idArgs(ids, len(ids))...).Int()
 		return n, unavailable(err)
 	}
 	total := 0
@@ -371,13 +490,46 @@ func (r *Redis) Redrive(ctx context.Context, destination string, ids []string) (
 	}
 }
 
-// DeleteDead drops one dead letter by its Handle.
-func (r *Redis) DeleteDead(ctx context.Context, destination, id string) (bool, error) {
-	if !streamID.MatchString(id) {
-		return false, nil
+// DeleteDead drops dead letters in one script call.
+func (r *Redis) DeleteDead(ctx context.Context, destination string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
 	}
-	n, err := r.client.XDel(ctx, r.queueKeys(destination).dead, id).Result()
-	return n == 1, unavailable(err)
+	k := r.queueKeys(destination)
+	n, err := deleteDeadScript.Run(ctx, r.client, []string{k.dead, k.deadMeta, k.deadIndex}, idArgs(ids)...).Int()
+	return n, unavailable(err)
+}
+
+// idArgs is a script's ARGV: head, then the ids.
+func idArgs(ids []string, head ...any) []any {
+	args := make([]any, 0, len(head)+len(ids))
+	args = append(args, head...)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return args
+}
+
+// entryTime is when a stream entry was added: its id's milliseconds.
+func entryTime(entry string) time.Time {
+	msPart, _, _ := strings.Cut(entry, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func deadLetterFromValues(entry string, v map[string]any, destination string) DeadLetter {
+	str := func(name string) string { s, _ := v[name].(string); return s }
+	d := DeadLetter{Entry: entry, ID: str("id"), Provider: str("provider"), Destination: destination,
+		LastError: str("last_error"), DiedAt: entryTime(entry)}
+	if ns, err := strconv.ParseInt(str("received_at"), 10, 64); err == nil {
+		d.ReceivedAt = time.Unix(0, ns)
+	}
+	d.Attempts, _ = strconv.Atoi(str("attempts"))
+	d.BodySize, _ = strconv.Atoi(str("size"))
+	return d
 }
 
 // streamID guards scripts against ids that XRANGE would reject.
@@ -458,9 +610,18 @@ func plainJSON(s string) bool {
 
 // parseEntry reads one {id, {name, value, ...}} entry of a script reply.
 func parseEntry(e any, destination string) (Delivery, error) {
+	id, values, err := entryValues(e)
+	if err != nil {
+		return Delivery{}, err
+	}
+	return deliveryFromValues(id, values, destination)
+}
+
+// entryValues splits a script reply's stream entry into its id and fields.
+func entryValues(e any) (string, map[string]any, error) {
 	pair, ok := e.([]any)
 	if !ok || len(pair) != 2 {
-		return Delivery{}, errors.New("malformed stream entry")
+		return "", nil, errors.New("malformed stream entry")
 	}
 	id, _ := pair[0].(string)
 	flat, _ := pair[1].([]any)
@@ -469,7 +630,7 @@ func parseEntry(e any, destination string) (Delivery, error) {
 		name, _ := flat[i].(string)
 		values[name] = flat[i+1]
 	}
-	return deliveryFromValues(id, values, destination)
+	return id, values, nil
 }
 
 func deliveryFromValues(id string, v map[string]any, destination string) (Delivery, error) {

@@ -110,7 +110,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		"Ack":   func(ctx context.Context) error { return r.Ack(ctx, Delivery{Destination: destA, Handle: "1-0"}) },
 		"Stats": func(ctx context.Context) error { _, err := r.Stats(ctx, destA); return err },
 		"DeadLetters": func(ctx context.Context) error {
-			_, err := r.DeadLetters(ctx, destA, 1)
+			_, err := r.DeadLetters(ctx, destA, "", 1)
 			return err
 		},
 		"Redrive": func(ctx context.Context) error { _, err := r.Redrive(ctx, destA, nil); return err },

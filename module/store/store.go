@@ -13,6 +13,9 @@ import (
 // unreachable; the glue answers 503 store_unavailable for it.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrNoEntry is a dead-letter cursor that names no entry of the store.
+var ErrNoEntry = errors.New("not a dead-letter entry")
+
 // Outcome of a Claim.
 type Outcome int
 
@@ -112,13 +115,47 @@ type Queue interface {
 	Dead(ctx context.Context, d Delivery) error
 
 	Stats(ctx context.Context, destination string) (QueueStats, error)
-	// DeadLetters lists the oldest dead letters first. Their Handle is the
-	// id that Redrive and DeleteDead take; unknown ids are skipped.
-	DeadLetters(ctx context.Context, destination string, limit int) ([]Delivery, error)
-	// Redrive puts dead letters (all when ids is empty) back in the queue,
-	// with Attempts reset to 0.
+
+	// DeadLetters lists up to limit of the destination's dead letters,
+	// oldest first, starting after the entry `after` ("" = from the
+	// first). It reads metadata only, never a body, so a page costs the
+	// same whatever the events' size. An after that is no entry of this
+	// store is ErrNoEntry.
+	DeadLetters(ctx context.Context, destination, after string, limit int) ([]DeadLetter, error)
+	// FindDead returns the metadata of the dead letters that ids name,
+	// through an index (no scan). An id names every dead letter of that
+	// event id or, when there is none, the dead letter with that Entry.
+	// Unknown ids are skipped; at most limit are returned.
+	FindDead(ctx context.Context, destination string, ids []string, limit int) ([]DeadLetter, error)
+	// ReadDead returns one dead letter, by Entry, with its headers and
+	// body; nil when there is none.
+	ReadDead(ctx context.Context, destination, entry string) (*DeadLetter, error)
+	// Redrive puts the dead letters that ids name (as for FindDead; all of
+	// them when ids is empty) back in the queue, with Attempts reset to 0,
+	// and returns how many it moved.
 	Redrive(ctx context.Context, destination string, ids []string) (int, error)
-	DeleteDead(ctx context.Context, destination, id string) (bool, error)
+	// DeleteDead drops the dead letters that ids name (as for FindDead)
+	// and returns how many it dropped.
+	DeleteDead(ctx context.Context, destination string, ids []string) (int, error)
+}
+
+// DeadLetter is a delivery that gave up. Header and Body are set by
+// ReadDead only.
+type DeadLetter struct {
+	// Entry is the store's name for the dead letter (a stream entry id in
+	// Redis, the event's sequence number in the embedded store): unique
+	// within the destination, and the cursor of DeadLetters.
+	Entry       string
+	ID          string // the event id (Webhook-Id)
+	Provider    string
+	Destination string
+	Attempts    int
+	LastError   string // of the last attempt
+	BodySize    int
+	ReceivedAt  time.Time
+	DiedAt      time.Time // zero when the store did not record it
+	Header      http.Header
+	Body        []byte
 }
 
 // Store is everything a backend offers.

@@ -124,12 +124,9 @@ func newMACScheme(p *preset, secrets []string) (*macScheme, error) {
 // confidence.
 func (s *macScheme) setTimestamp(p *preset) error {
 	if p.TimestampField != "" {
-		// The body is signed, so is any field of it; the header, when
-		// set, is only the fallback for bodies without the field.
+		// The body is signed, so is any field of it. A body without the
+		// field is refused: no unsigned header stands in for it.
 		s.tsField = p.TimestampField
-		if p.TimestampHeader != "" {
-			s.tsHeader = textproto.CanonicalMIMEHeaderKey(p.TimestampHeader)
-		}
 		return checkTimestampFormat(p.TimestampFormat)
 	}
 	hasTS := p.List.carriesTimestamp() || p.TimestampHeader != ""
@@ -181,10 +178,10 @@ func (s *macScheme) check(r *Request, _ time.Time) (time.Time, string, error) {
 	v := signedVars{body: r.Body, url: r.URL, method: r.Method, header: r.Header, timestamp: sh.ts}
 	var ts time.Time
 	if s.signsTimestamp() {
-		if s.tsField != "" {
+		switch {
+		case s.tsField != "":
 			v.timestamp, _ = JSONField(r.Body, s.tsField)
-		}
-		if v.timestamp == "" && s.tsHeader != "" {
+		case s.tsHeader != "":
 			v.timestamp = headerValue(r.Header, s.tsHeader)
 		}
 		if v.timestamp == "" {

@@ -186,13 +186,12 @@ func (s *signer) mac() error {
 // unless the signature header carries it.
 func (s *signer) timestamp(tmpl template, v *signedVars) error {
 	if s.p.TimestampField != "" {
-		if v.timestamp, _ = JSONField(s.r.Body, s.p.TimestampField); v.timestamp != "" {
-			return nil
-		}
-		if s.p.TimestampHeader == "" {
+		if v.timestamp, _ = JSONField(s.r.Body, s.p.TimestampField); v.timestamp == "" {
 			return fmt.Errorf("the body needs its %s field, which carries the signed timestamp", s.p.TimestampField)
 		}
-	} else if !tmpl.uses(partTimestamp) {
+		return nil
+	}
+	if !tmpl.uses(partTimestamp) {
 		return nil
 	}
 	v.timestamp = formatTimestamp(s.p.TimestampFormat, s.r.Now)

@@ -142,7 +142,7 @@ func signVectors() []signVector {
 		header    string
 		value     string
 	}{
-		{[]string{"dropbox", "sentry", "linear", "bunny", "wistia", "apivideo"}, "", "c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"},
+		{[]string{"dropbox", "sentry", "bunny", "wistia", "apivideo"}, "", "c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"},
 		{[]string{"github"}, "", "sha256=c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"},
 		{[]string{"shopify"}, "", "yZ3NaeL0VaVZqH3LA+yTevsWLEkH+KGY//JeZXAoBg0="},
 		{[]string{"typeform"}, "", "sha256=yZ3NaeL0VaVZqH3LA+yTevsWLEkH+KGY//JeZXAoBg0="},
