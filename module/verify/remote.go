@@ -79,8 +79,11 @@ func fetch(ctx context.Context, c *http.Client, rawURL string, max int64) ([]byt
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("remote fetch: status %d: redirects are not followed", resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("remote fetch: status %d (redirects are not followed)", resp.StatusCode)
+		return nil, fmt.Errorf("remote fetch: status %d", resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
