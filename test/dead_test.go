@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -36,6 +37,14 @@ const deadConfig = `{
 		webhook_forward {{.Backend}}/down {
 			max_attempts 1
 			concurrency 2
+		}
+	}
+	handle /fanout {
+		webhook_verify standard {
+			secret ` + standardSecret + `
+		}
+		webhook_forward {{.Backend}}/a {{.Backend}}/b {
+			max_attempts 1
 		}
 	}
 }`
@@ -242,6 +251,7 @@ func TestDeadLetterCallsBounded(t *testing.T) {
 					t.Errorf("%s raised the gateway's RSS by %d MB", call, rises[call]>>20)
 				}
 			}
+			checkDeadCLI(t, g, dest)
 		})
 	}
 }
@@ -289,5 +299,88 @@ func wantDead(t *testing.T, g *gateway, q string, gone ...string) {
 		if want := !strings.Contains(" "+strings.Join(gone, " ")+" ", " "+id+" "); have[id] != want {
 			t.Errorf("%s dead: %v, want %v", id, have[id], want)
 		}
+	}
+}
+
+// checkDeadCLI runs `caddy webhook dead` as a user would: a page and the
+// next, one dead letter shown and deleted.
+func checkDeadCLI(t *testing.T, g *gateway, dest string) {
+	t.Helper()
+	run := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		args = append([]string{"webhook", "dead"}, args...)
+		cmd := exec.Command(caddyBin, append(args, "--admin", strings.TrimPrefix(g.AdminURL(""), "http://"), "--destination", dest)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	out, errOut, err := run("--limit", "15")
+	next, _ := strings.CutPrefix(strings.TrimSpace(errOut), "more: --after ")
+	if err != nil || strings.Count(out, "\n") != 16 || !strings.Contains(out, "status 500") || next == "" {
+		t.Fatalf("dead --limit 15: %v\n%s%s", err, out, errOut)
+	}
+	if out2, _, err := run("--limit", "15", "--after", next); err != nil || strings.Count(out2, "\n") != 16 || out2 == out {
+		t.Errorf("dead --after %s: %v\n%s", next, err, out2)
+	}
+	if body, _, err := run("show", "dead_7", "--body"); err != nil || body != string(deadEvent(7)) {
+		t.Errorf("dead show --body: %v, %d bytes", err, len(body))
+	}
+	if shown, _, err := run("show", "dead_7"); err != nil || !strings.Contains(shown, "id:          dead_7\n") ||
+		!strings.Contains(shown, "Webhook-Signature: v1,") || !strings.HasSuffix(shown, `"}`) {
+		t.Errorf("dead show: %v\n%.600s", err, shown)
+	}
+	if out, _, err := run("delete", "dead_9"); err != nil || out != "deleted: 1\n" {
+		t.Errorf("dead delete: %v %s", err, out)
+	}
+	if _, errOut, err := run("show", "dead_9"); err == nil || !strings.Contains(errOut, "404") {
+		t.Errorf("dead show of a deleted one: %v %s", err, errOut)
+	}
+}
+
+// TestDeadLetterAmbiguousAndBad: an id that died at two destinations is
+// shown only once a destination is named, and deleted at both; bad limits
+// and cursors are refused.
+func TestDeadLetterAmbiguousAndBad(t *testing.T) {
+	down := &failing{attempts: map[string]int{}}
+	srv := httptest.NewServer(down)
+	t.Cleanup(srv.Close)
+	g := newGateway(t, deadConfig, gatewayVars{Backend: srv.URL})
+	g.Start()
+	body := []byte(`{"type":"both"}`)
+	if status, answer, _ := post(t, g.URL("/fanout"), signedStandard(t, "both", time.Now(), body), body); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, answer)
+	}
+	eventually(t, 30*time.Second, "dead at both", func() bool {
+		return g.queue(srv.URL+"/a").Dead == 1 && g.queue(srv.URL+"/b").Dead == 1
+	})
+	status, _, answer := adminGet(t, g, "/webhook_ingress/dead/both")
+	if status != http.StatusConflict || !strings.Contains(string(answer), srv.URL+"/a") || !strings.Contains(string(answer), srv.URL+"/b") {
+		t.Errorf("show of an id dead at two destinations: %d %s", status, answer)
+	}
+	var shown deadLetterJSON
+	if code := g.AdminJSON("GET", "/webhook_ingress/dead/both?destination="+url.QueryEscape(srv.URL+"/b"), nil, &shown); code != http.StatusOK ||
+		shown.Destination != srv.URL+"/b" || string(shown.Body) != string(body) {
+		t.Errorf("show at b: %d %+v", code, shown)
+	}
+	if code := g.AdminJSON("GET", "/webhook_ingress/dead/"+shown.Entry+"?destination="+url.QueryEscape(srv.URL+"/b"), nil, nil); code != http.StatusOK {
+		t.Errorf("show by entry: %d", code)
+	}
+	for _, bad := range []struct {
+		path string
+		want int
+	}{
+		{"/webhook_ingress/dead?limit=1001", http.StatusBadRequest},
+		{"/webhook_ingress/dead?after=nonsense", http.StatusBadRequest},
+		{"/webhook_ingress/dead?after=0123456789abcdef:1", http.StatusBadRequest},
+		{"/webhook_ingress/dead/", http.StatusBadRequest},
+		{"/webhook_ingress/dead/nothing", http.StatusNotFound},
+	} {
+		if status, _, answer := adminGet(t, g, bad.path); status != bad.want {
+			t.Errorf("GET %s: %d %s, want %d", bad.path, status, answer, bad.want)
+		}
+	}
+	var n map[string]int
+	if code := g.AdminJSON("DELETE", "/webhook_ingress/dead/both", nil, &n); code != http.StatusOK || n["deleted"] != 2 {
+		t.Errorf("delete at both: %d %v", code, n)
 	}
 }
