@@ -225,7 +225,23 @@ func (v *Verify) Validate() error {
 	if err := v.dedupe.check(); err != nil {
 		return fmt.Errorf("webhook_verify: %w", err)
 	}
+	if err := checkReplayTTL(time.Duration(v.ReplayTTL), v.verifier); err != nil {
+		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
+	}
 	return nil
+}
+
+// checkReplayTTL refuses nonces that die before their request does: a
+// timestamp up to the tolerance ahead stays acceptable for twice the
+// tolerance, and a replay after its nonce expired would pass. The Caddyfile
+// parser and Validate share it.
+func checkReplayTTL(ttl time.Duration, vf *verify.Verifier) error {
+	tolerance := vf.Tolerance()
+	if ttl == 0 || !vf.SignsTimestamp() || ttl >= 2*tolerance {
+		return nil
+	}
+	return fmt.Errorf("replay_ttl %v is shorter than twice the tolerance (%v), so a replay after %v would be accepted: set replay_ttl to %v or more, or remove it (the default is twice the tolerance)",
+		ttl, tolerance, ttl, 2*tolerance)
 }
 
 // check says what is wrong with a dedupe setting; the Caddyfile parser and
@@ -420,6 +436,7 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		repl.Set("http.webhook.id", vr.id)
 		repl.Set("http.webhook.provider", vr.provider)
 	}
+	stripCredentials(r, v.verifier)
 	r.Header.Set("Webhook-Id", vr.id)
 	r.Header.Set("Webhook-Provider", vr.provider)
 	r.Body = io.NopCloser(bytes.NewReader(vr.body))

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,6 +15,7 @@ type PresetDoc struct {
 	Headers   string // where the signature (and timestamp) travel
 	Tolerance string // timestamp window, "–" when none is checked
 	DedupID   string // where the event id comes from, "–" when none
+	Signed    string // what the signature covers, then the inputs read unsigned
 	Source    string // the provider's documentation or SDK
 	Proof     string // how the tests prove the preset
 }
@@ -25,7 +27,7 @@ func PresetDocs() []PresetDoc {
 		p, _ := presetByName(name)
 		docs = append(docs, PresetDoc{
 			Provider: p.Name, Scheme: p.schemeDoc(), Headers: p.headersDoc(),
-			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Source: p.Source, Proof: p.Proof,
+			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Signed: p.signedDoc(), Source: p.Source, Proof: p.Proof,
 		})
 	}
 	return docs
@@ -34,10 +36,10 @@ func PresetDocs() []PresetDoc {
 // PresetTable renders PresetDocs as a Markdown table (the README's).
 func PresetTable() string {
 	var b strings.Builder
-	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Source | Proof |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Signature covers | Source | Proof |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, d := range PresetDocs() {
-		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Source, d.Proof}
+		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Signed, d.Source, d.Proof}
 		for i, c := range cells {
 			cells[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
@@ -161,4 +163,67 @@ func (p *preset) dedupDoc() string {
 		return "–"
 	}
 	return strings.Join(parts, ", else ")
+}
+
+// signedDoc lists what the signature covers of the inputs the gateway
+// decides on, then those it reads unsigned: a captured request can be sent
+// again with another value of these.
+func (p *preset) signedDoc() string {
+	if slices.Contains(p.Takes, optSigned) {
+		return "body, and the timestamp, id and URL that " + code("signed") + " names"
+	}
+	var signed, unsigned []string
+	switch {
+	case p.Kind == kindSNS:
+		signed = append(signed, "the canonical fields")
+		unsigned = append(unsigned, "the other body fields")
+	case p.Covers&coversBody != 0:
+		signed = append(signed, "body")
+	default:
+		unsigned = append(unsigned, "body")
+	}
+	if p.Covers&coversTimestamp != 0 {
+		signed = append(signed, "timestamp")
+	}
+	if p.Kind == kindMailgun {
+		signed = append(signed, "token")
+	}
+	if len(p.IDHeaders) > 0 || len(p.IDFields) > 0 {
+		switch {
+		case p.Covers&coversID != 0:
+			signed = append(signed, "id")
+		case len(p.IDHeaders) > 0:
+			unsigned = append(unsigned, "id ("+codes(p.IDHeaders)+")")
+		default:
+			unsigned = append(unsigned, "id")
+		}
+	}
+	if p.Covers&coversURL != 0 {
+		signed = append(signed, "URL")
+	}
+	headers, query := p.credentials()
+	switch {
+	case len(headers) > 0:
+		unsigned = append(unsigned, "credential "+codes(headers)+" (removed)")
+	case query != "":
+		unsigned = append(unsigned, "credential "+code("?"+query+"=")+" (removed)")
+	case p.Credential:
+		unsigned = append(unsigned, "credential (removed)")
+	}
+	doc := "nothing"
+	if len(signed) > 0 {
+		doc = strings.Join(signed, ", ")
+	}
+	if len(unsigned) > 0 {
+		doc += "; unsigned: " + strings.Join(unsigned, ", ")
+	}
+	return doc
+}
+
+func codes(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = code(s)
+	}
+	return strings.Join(out, ", ")
 }

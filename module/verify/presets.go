@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -61,7 +62,26 @@ type preset struct {
 
 	Query string   // token query parameter
 	Takes []string // Options fields users may set, by subdirective name
+
+	// Covers is what the signature covers of the inputs the gateway
+	// decides on (audited; TestPresetCoverage checks it against the
+	// scheme). Whoever holds a captured request can change the others.
+	Covers coverage
+	// Credential: the header (or query parameter) that carries the proof
+	// authorizes by itself, as a shared token, a password or a bearer
+	// token does: it is removed before the request is passed on.
+	Credential bool
 }
+
+// coverage is a set of request inputs a signature covers.
+type coverage uint8
+
+const (
+	coversBody      coverage = 1 << iota // every byte of the body passed on
+	coversTimestamp                      // the time the window is checked on
+	coversID                             // the event id (the dedup key)
+	coversURL                            // the request URL
+)
 
 // Subdirective names of the Options scheme fields.
 const (
@@ -100,6 +120,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"webhook-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "svix",
@@ -109,6 +130,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"svix-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Clerk delivers through Svix.
@@ -119,6 +141,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"svix-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Resend delivers through Svix.
@@ -129,6 +152,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"svix-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "openai",
@@ -138,6 +162,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"webhook-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		// GitLab's signing token (feature flag webhook_signing_token) is
@@ -150,6 +175,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDHeaders: []string{"webhook-id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "stripe",
@@ -159,6 +185,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Calendly documents a 3 min window.
@@ -169,6 +196,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 3 * minute,
 		IDFields: []string{"event", "payload.uri", "created_at"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "github",
@@ -177,6 +205,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders: []string{"X-GitHub-Delivery"},
+		Covers:    coversBody,
 	},
 	{
 		// Gitea and Forgejo send the bare hex HMAC.
@@ -186,6 +215,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Gitea-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders: []string{"X-Gitea-Delivery"},
+		Covers:    coversBody,
 	},
 	{
 		// Bitbucket Cloud (2023) and Data Center send sha256= in the
@@ -196,6 +226,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders: []string{"X-Request-UUID", "X-Request-Id"},
+		Covers:    coversBody,
 	},
 	{
 		// Meta (Facebook, Instagram, WhatsApp Cloud API) signs with the
@@ -205,6 +236,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		Name:   "notion",
@@ -213,6 +245,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Notion-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversID,
 	},
 	{
 		// The secret is the X-Hook-Secret of the subscription handshake.
@@ -221,6 +254,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hook-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		// event_id exists for Events API JSON; slash commands and
@@ -232,6 +266,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-Slack-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"event_id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Zoom mandates no window; 5 min as Slack, whose scheme it copies.
@@ -242,6 +277,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "x-zm-request-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"event", "event_ts"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "frameio",
@@ -251,6 +287,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-Frameio-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"type", "resource.id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Event-Id is the same across subscriptions; Webhook-Id (per
@@ -261,6 +298,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Shopify-Hmac-Sha256",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
 		IDHeaders: []string{"X-Shopify-Event-Id", "X-Shopify-Webhook-Id"},
+		Covers:    coversBody,
 	},
 	{
 		// The body lists events (no single id); the secret is the webhook
@@ -270,6 +308,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "x-xero-signature",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		// With several Connect keys DocuSign sends X-DocuSign-Signature-1..N,
@@ -279,6 +318,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-DocuSign-Signature-1",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		Name:   "twilio",
@@ -286,6 +326,7 @@ var presets = []preset{
 		Proof:  proofSDK,
 		Kind:   kindTwilio, Header: "X-Twilio-Signature", Algorithm: "sha1", Encoding: "base64",
 		IDHeaders: []string{"I-Twilio-Idempotency-Token"},
+		Covers:    coversBody | coversURL,
 	},
 	{
 		// The SDK only rejects old timestamps; we also reject future ones.
@@ -296,6 +337,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Not an HMAC: a plain hash with the secret appended. SHA-1 unless
@@ -307,7 +349,8 @@ var presets = []preset{
 		Kind:   kindHash, Header: "X-Cld-Signature",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}{timestamp}{secret}",
 		TimestampHeader: "X-Cld-Timestamp", TimestampFormat: "unix", Tolerance: 7200 * time.Second,
-		Takes: []string{optAlgorithm},
+		Takes:  []string{optAlgorithm},
+		Covers: coversBody | coversTimestamp,
 	},
 	{
 		// The SDK's default TTL is 30 s. No event id is sent; dedupe on
@@ -317,6 +360,7 @@ var presets = []preset{
 		Proof:  proofSDK + " (node-apps-toolkit signRequest)",
 		Kind:   kindContentful, Header: "x-contentful-signature", Algorithm: "sha256", Encoding: "hex",
 		TimestampHeader: "x-contentful-timestamp", TimestampFormat: "unix_ms", Tolerance: 30 * time.Second,
+		Covers: coversBody | coversTimestamp | coversURL,
 	},
 	{
 		// The window is the JWT's nbf/exp (LiveKit signs for 5 min); the
@@ -327,6 +371,7 @@ var presets = []preset{
 		Proof:  proofGo,
 		Kind:   kindJWT, Header: "Authorization", Tolerance: 5 * minute,
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversTimestamp | coversID, Credential: true,
 	},
 	{
 		// Only the HS256 signature and the claims = body equality are
@@ -336,6 +381,7 @@ var presets = []preset{
 		Proof:  proofGo + " (golang-jwt)",
 		Kind:   kindJWTBody, Header: "Authorization",
 		IDFields: []string{"webhook_id", "event", "media_id", "event_time"},
+		Covers:   coversBody | coversID, Credential: true,
 	},
 	{
 		// Discord mandates no window; 5 min matches the other timestamped
@@ -346,6 +392,7 @@ var presets = []preset{
 		Kind:   kindEd25519, Header: "X-Signature-Ed25519", Encoding: "hex", Signed: "{timestamp}{body}",
 		TimestampHeader: "X-Signature-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// SendGrid mandates no window; 10 min allows for its batching. The
@@ -356,6 +403,7 @@ var presets = []preset{
 		Kind:   kindECDSA, Header: "X-Twilio-Email-Event-Webhook-Signature", Encoding: "base64",
 		Signed: "{timestamp}{body}", TimestampHeader: "X-Twilio-Email-Event-Webhook-Timestamp",
 		TimestampFormat: "unix", Tolerance: 10 * minute,
+		Covers: coversBody | coversTimestamp,
 	},
 	{
 		// Shotstack does not sign: a secret token in the callback URL
@@ -367,6 +415,7 @@ var presets = []preset{
 		Kind:   kindToken, Query: "token",
 		IDFields: []string{"id", "type"},
 		Takes:    []string{optHeader, optQuery, optPrefix},
+		Covers:   0, Credential: true,
 	},
 	{
 		Name:   "paddle",
@@ -376,6 +425,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}:{body}",
 		TimestampFormat: "unix", Tolerance: 5 * time.Second,
 		IDFields: []string{"event_id"},
+		Covers:   coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Signs the notification URL: set `url` when TLS ends before Caddy.
@@ -385,6 +435,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "x-square-hmacsha256-signature",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{url}{body}",
 		IDFields: []string{"event_id"},
+		Covers:   coversBody | coversURL | coversID,
 	},
 	{
 		// Signs the body followed by the callback URL given when the
@@ -395,6 +446,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Trello-Webhook",
 		Algorithm: "sha1", Encoding: "base64", Signed: "{body}{url}",
 		IDFields: []string{"action.id"},
+		Covers:   coversBody | coversURL | coversID,
 	},
 	{
 		// v3 signature. HubSpot decodes a few percent-escapes of the URI
@@ -405,6 +457,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-HubSpot-Signature-v3",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{method}{url}{body}{timestamp}",
 		TimestampHeader: "X-HubSpot-Request-Timestamp", TimestampFormat: "unix_ms", Tolerance: 5 * minute,
+		Covers: coversBody | coversTimestamp | coversURL,
 	},
 	{
 		Name:   "twitch",
@@ -414,6 +467,7 @@ var presets = []preset{
 		Algorithm: "sha256", Encoding: "hex", Signed: "{id}{timestamp}{body}",
 		TimestampHeader: "Twitch-Eventsub-Message-Timestamp", TimestampFormat: "rfc3339", Tolerance: 10 * minute,
 		IDHeaders: []string{"Twitch-Eventsub-Message-Id"},
+		Covers:    coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "intercom",
@@ -422,6 +476,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha1=",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversID,
 	},
 	{
 		Name:   "typeform",
@@ -430,6 +485,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Typeform-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
 		IDFields: []string{"event_id"},
+		Covers:   coversBody | coversID,
 	},
 	{
 		// X-Api-Video-WebhookID names the subscription, not the event.
@@ -438,6 +494,7 @@ var presets = []preset{
 		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Api-Video-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		// Keyed by the library's Read-Only API key.
@@ -447,6 +504,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-BunnyStream-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"VideoGuid", "Status"},
+		Covers:   coversBody | coversID,
 	},
 	{
 		Name:   "wistia",
@@ -455,6 +513,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Wistia-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"hook.uuid"},
+		Covers:   coversBody | coversID,
 	},
 	{
 		// Notifications name accounts only: nothing to dedupe on.
@@ -463,6 +522,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Dropbox-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
 	},
 	{
 		// Sentry-Hook-Timestamp is not signed, so it proves nothing.
@@ -472,6 +532,7 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Sentry-Hook-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders: []string{"Request-ID"},
+		Covers:    coversBody,
 	},
 	{
 		// Vercel signs with SHA-1 (the integration's client secret, or the
@@ -482,18 +543,20 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "x-vercel-signature",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
 		IDFields: []string{"id"},
+		Covers:   coversBody | coversID,
 	},
 	{
-		// The signed body carries webhookTimestamp (ms); linear-timestamp
-		// (unsigned) is the fallback the SDK also reads. ±60 s as the SDK.
+		// The signed body always carries webhookTimestamp (ms); a body
+		// without it is refused, never judged by the unsigned
+		// linear-timestamp header. ±60 s as the SDK.
 		Name:   "linear",
 		Source: "https://linear.app/developers/webhooks#securing-webhooks; @linear/sdk src/webhooks/client.ts",
 		Proof:  proofPython,
 		Kind:   kindHMAC, Header: "Linear-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		TimestampField: "webhookTimestamp", TimestampHeader: "linear-timestamp",
-		TimestampFormat: "unix_ms", Tolerance: 60 * time.Second,
+		TimestampField: "webhookTimestamp", TimestampFormat: "unix_ms", Tolerance: 60 * time.Second,
 		IDHeaders: []string{"Linear-Delivery"},
+		Covers:    coversBody | coversTimestamp,
 	},
 	{
 		// The signature is in the JSON body and covers only timestamp and
@@ -504,6 +567,7 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindMailgun, Algorithm: "sha256", Encoding: "hex", Tolerance: 5 * minute,
 		IDFields: []string{"event-data.id"},
+		Covers:   coversTimestamp,
 	},
 	{
 		// Retries resend the originally signed message, Timestamp included,
@@ -516,6 +580,7 @@ var presets = []preset{
 		Kind:      kindSNS,
 		Tolerance: snsTolerance,
 		IDFields:  []string{"MessageId"},
+		Covers:    coversTimestamp | coversID,
 	},
 	{
 		// Google mints the token per push and may reuse it, so it is no
@@ -525,6 +590,7 @@ var presets = []preset{
 		Proof:  proofGo + "; RS256 token, JWKS from a local TLS server",
 		Kind:   kindOIDC, Header: "Authorization",
 		IDFields: []string{"message.messageId"},
+		Covers:   0, Credential: true,
 	},
 	{
 		// Classic GitLab webhooks send the secret itself; Idempotency-Key
@@ -534,6 +600,7 @@ var presets = []preset{
 		Proof:  proofToken,
 		Kind:   kindToken, Header: "X-Gitlab-Token",
 		IDHeaders: []string{"Idempotency-Key", "X-Gitlab-Event-UUID"},
+		Covers:    0, Credential: true,
 	},
 	{
 		// Event hooks send the configured secret in the configured header
@@ -544,29 +611,47 @@ var presets = []preset{
 		Kind:   kindToken, Header: "Authorization",
 		IDFields: []string{"eventId"},
 		Takes:    []string{optHeader},
+		Covers:   0, Credential: true,
 	},
 	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
 		Takes:     genericHMAC,
+		Covers:    coversBody,
 	},
 	{
 		Name: "rsa", Source: "generic: RSA PKCS#1 v1.5 (as AWS SNS uses), configured by the block", Proof: proofGo,
 		Kind: kindRSA, Algorithm: "sha256", Encoding: "base64", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
 		Takes:     genericHMAC,
+		Covers:    coversBody,
 	},
 	{
 		Name: "token", Source: "generic: a shared token compared in constant time", Proof: proofToken,
-		Kind:  kindToken,
-		Takes: []string{optHeader, optQuery, optPrefix, optIDHeader},
+		Kind:   kindToken,
+		Takes:  []string{optHeader, optQuery, optPrefix, optIDHeader},
+		Covers: 0, Credential: true,
 	},
 	{
 		Name: "basic", Source: "RFC 7617; the secret is user:password", Proof: proofToken,
 		Kind: kindBasic, Header: "Authorization",
-		Takes: []string{optIDHeader},
+		Takes:  []string{optIDHeader},
+		Covers: 0, Credential: true,
 	},
+}
+
+// credentials are the headers and the query parameter (canonical; "" for
+// none) that carry a Credential preset's proof.
+func (p *preset) credentials() ([]string, string) {
+	if !p.Credential {
+		return nil, ""
+	}
+	var headers []string
+	if p.Header != "" {
+		headers = []string{textproto.CanonicalMIMEHeaderKey(p.Header)}
+	}
+	return headers, p.Query
 }
 
 func presetByName(name string) (preset, bool) {

@@ -124,6 +124,9 @@ type Verifier struct {
 	signsTS   bool
 	ids       eventID
 	handshake handshakeConfig
+	// credHeaders and credQuery carry a proof that authorizes by itself.
+	credHeaders []string
+	credQuery   string
 }
 
 // New builds the Verifier for a provider (see Providers) from its options.
@@ -146,6 +149,7 @@ func New(provider string, o Options) (*Verifier, error) {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
 	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs}
+	v.credHeaders, v.credQuery = p.credentials()
 	once, isOnce := s.(onceStamped)
 	if signsTS || isOnce {
 		v.tolerance = p.Tolerance
@@ -197,6 +201,16 @@ func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 // by nonce applies. SNS signs a timestamp too, but resends it unchanged on
 // retries: it is windowed (Tolerance) and makes no nonce.
 func (v *Verifier) SignsTimestamp() bool { return v.signsTS }
+
+// CredentialHeaders are the headers (canonical) whose value authorizes by
+// itself, not bound to the body: a shared token, basic credentials or a
+// bearer token. Whoever reads one can present it again, so they must not
+// leave the edge once verified.
+func (v *Verifier) CredentialHeaders() []string { return v.credHeaders }
+
+// CredentialQuery is the query parameter that carries a shared token, ""
+// when the token is not in the URL.
+func (v *Verifier) CredentialQuery() string { return v.credQuery }
 
 // HasEventID reports whether the provider names its events (Result.ID may
 // still be "" for a request that carries none, e.g. Slack form posts).
