@@ -114,7 +114,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.storeKey = "embedded:" + path
-	a.newStore = func() (store.Store, error) { return store.OpenLog(path, store.LogOptions{}) }
+	onDamage := observeDamage(a.logger.Named("store"))
+	a.newStore = func() (store.Store, error) { return store.OpenLog(path, store.LogOptions{OnDamage: onDamage}) }
 	return nil
 }
 

@@ -57,6 +57,10 @@ var (
 		Namespace: "caddy", Subsystem: "webhook", Name: "dead_letters",
 		Help: "Dead letters waiting for a redrive or a delete.",
 	}, []string{"destination"})
+	storeDamaged = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "store_damaged_frames_total",
+		Help: "Damaged stretches of the embedded store's log skipped at start (each quarantined beside the log).",
+	})
 )
 
 // registerMetrics adds the collectors to this config's registry. Several
@@ -68,7 +72,7 @@ func registerMetrics(ctx caddy.Context) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{requestsTotal, verifyDuration, storeDuration,
-		queueDepth, queueOldestAge, deliveriesTotal, deliveryDuration, deadLetters} {
+		queueDepth, queueOldestAge, deliveriesTotal, deliveryDuration, deadLetters, storeDamaged} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -195,6 +199,26 @@ func clip(s string, n int) string {
 
 func observeStore(op string, start time.Time) {
 	storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// observeDamage logs what the embedded store skipped or cut off at open
+// (the place, never the bytes) and counts the damage.
+func observeDamage(logger *zap.Logger) func(store.Damage) {
+	return func(d store.Damage) {
+		where := []zap.Field{zap.String("segment", d.Segment), zap.Int64("offset", d.Offset), zap.Int64("bytes", d.Length)}
+		if d.Torn {
+			logger.Warn("embedded store: cut off a frame that a crash left half written (nobody was answered for it)", where...)
+			return
+		}
+		storeDamaged.Inc()
+		if d.QuarantineErr != nil {
+			logger.Error("embedded store: skipped damaged bytes; copying them aside failed",
+				append(where, zap.Error(d.QuarantineErr))...)
+			return
+		}
+		logger.Error("embedded store: skipped damaged bytes; the events in them are lost, the rest is served",
+			append(where, zap.String("quarantine", d.Quarantine))...)
+	}
 }
 
 // observeDelivery turns delivery outcomes into metrics (the destination

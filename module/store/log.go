@@ -87,6 +87,10 @@ type LogOptions struct {
 	// SweepInterval is how often expired claims are dropped and
 	// compaction is considered.
 	SweepInterval time.Duration
+	// OnDamage, when set, is told of each damaged stretch of the log that
+	// the open skipped and quarantined, and of a torn frame it cut off.
+	// It runs within OpenLog.
+	OnDamage func(Damage)
 
 	// beforeDelete, for tests, sees each compacted segment before it is
 	// deleted.
@@ -287,7 +291,7 @@ func (s *Log) commit(group []*logOp, frame []byte) []byte {
 	}
 	s.mu.Lock()
 	active := s.segs[len(s.segs)-1]
-	if active.size == 0 {
+	if active.size == int64(segmentHeaderLen) {
 		frame = appendHeaderRecord(frame, s.nextID)
 	}
 	var compacted bool

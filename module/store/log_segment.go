@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,21 +12,21 @@ import (
 	"time"
 )
 
-// A segment file is a sequence of frames. A frame is its payload's length
-// (4 bytes), the payload's CRC-32C (4 bytes), and the payload: whole records.
-// A frame is one group commit, so a crash leaves a group entirely written
+// A segment file is a header and a sequence of frames (log_format.go). A
+// frame is one group commit, so a crash leaves a group entirely written
 // or, at the end of the last segment, a torn frame that the next open cuts
-// off (nobody was answered for it).
+// off (nobody was answered for it). Damage anywhere else costs the frames
+// it hit, not the file: the open skips to the next intact frame, copies the
+// damaged bytes beside the segment and reports them (log_damage.go).
 //
 // The file is filled with zeros ahead of the frames, a megabyte at a time:
 // syncing a write into blocks the file already has is data only, while
 // syncing an append also commits the file system's journal, which took
-// twice the CPU per commit. A zero length ends the frames.
+// twice the CPU per commit. Zeros up to the file's end end the frames.
 
 const (
-	frameHeader = 8
-	segmentExt  = ".wal"
-	fillChunk   = 1 << 20
+	segmentExt = ".wal"
+	fillChunk  = 1 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -37,9 +34,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type segment struct {
 	id     uint64
 	f      *os.File
-	size   int64 // bytes of whole frames
-	filled int64 // bytes of the file: frames, then zeros
+	marker marker
+	size   int64 // bytes of the header and the frames (and damage among them)
+	filled int64 // bytes of the file: header and frames, then zeros
 	live   int64 // bytes of the records that replay still needs
+	// damaged are the stretches the open skipped, in order.
+	damaged []span
 	// noCompact is set when the segment could not be read for compaction;
 	// it stays until the next open reports the damage.
 	noCompact bool
@@ -55,9 +55,7 @@ func (s *Log) append(seg *segment, frame []byte, durable bool) error {
 	if err := seg.fill(seg.size+int64(len(frame)), min(fillChunk, s.opts.SegmentSize)); err != nil {
 		return err
 	}
-	payload := frame[frameHeader:]
-	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
-	binary.BigEndian.PutUint32(frame[4:], crc32.Checksum(payload, castagnoli))
+	putFrameHeader(frame, seg.marker)
 	if _, err := seg.f.WriteAt(frame, seg.size); err != nil {
 		return err
 	}
@@ -90,7 +88,7 @@ func (seg *segment) fill(end, chunk int64) error {
 
 // rotate starts a new segment; the full one becomes sealed.
 func (s *Log) rotate() error {
-	// A sealed segment is whole on disk: damage there stops the open.
+	// A sealed segment is whole on disk: an open finds nothing torn there.
 	if err := s.syncLazy(); err != nil {
 		return err
 	}
@@ -112,11 +110,29 @@ func (s *Log) createSegment(id uint64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	seg := &segment{id: id, f: f}
+	if err := seg.writeHeader(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &segment{id: id, f: f}, nil
+	return seg, nil
+}
+
+// writeHeader starts the (empty) segment with a header and a new marker.
+func (seg *segment) writeHeader() error {
+	h, m := newSegmentHeader()
+	if _, err := seg.f.WriteAt(h, 0); err != nil {
+		return err
+	}
+	if err := datasync(seg.f); err != nil {
+		return err
+	}
+	seg.marker, seg.size, seg.filled = m, int64(len(h)), int64(len(h))
+	return nil
 }
 
 // syncDir makes a created segment file survive a crash.
@@ -135,14 +151,14 @@ func syncDir(dir string) error {
 	return err
 }
 
-// load replays every segment, oldest first. A torn frame at the end of the
-// last segment is cut off; anywhere else it means the files were damaged.
+// load replays every segment, oldest first.
 func (s *Log) load() error {
 	names, err := filepath.Glob(filepath.Join(s.dir, "*"+segmentExt))
 	if err != nil {
 		return err
 	}
 	now := time.Now().UnixNano()
+	appendable := false
 	for i, name := range names {
 		id, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segmentExt), 16, 64)
 		if err != nil {
@@ -154,24 +170,11 @@ func (s *Log) load() error {
 		}
 		seg := &segment{id: id, f: f}
 		s.segs = append(s.segs, seg)
-		good, err := s.replaySegment(seg, now)
-		seg.size = good
-		if err != nil && i < len(names)-1 {
-			return fmt.Errorf("embedded store: %s is damaged at byte %d: %w", name, good, err)
-		}
-		if i == len(names)-1 && seg.filled > good {
-			// Cut a torn frame, and the zeros after the frames, so that
-			// nothing but zeros can follow the frames written next.
-			if err := f.Truncate(good); err != nil {
-				return err
-			}
-			if err := datasync(f); err != nil {
-				return err
-			}
-			seg.filled = good
+		if appendable, err = s.replaySegment(seg, name, i == len(names)-1, now); err != nil {
+			return err
 		}
 	}
-	if len(s.segs) == 0 || s.segs[len(s.segs)-1].size >= s.opts.SegmentSize {
+	if !appendable || s.segs[len(s.segs)-1].size >= s.opts.SegmentSize {
 		var next uint64 = 1
 		if len(s.segs) > 0 {
 			next = s.segs[len(s.segs)-1].id + 1
@@ -185,63 +188,90 @@ func (s *Log) load() error {
 	return nil
 }
 
-var errTorn = errors.New("torn or corrupt frame")
-
-// replaySegment replays the segment's frames and returns the length of its
-// whole, intact ones.
-func (s *Log) replaySegment(seg *segment, now int64) (int64, error) {
+// replaySegment replays the segment's frames. Damage is skipped and
+// reported (see damage); in the last segment a torn frame at the end, and
+// the zeros after the frames, are cut off, so that nothing but zeros
+// follows the frames written next. appendable is false when the frames
+// cannot be found at all: then a new segment takes the writes. It fails
+// only for a segment of another format, or a file that cannot be read or
+// cut.
+func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (appendable bool, err error) {
 	info, err := seg.f.Stat()
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	seg.filled = info.Size()
-	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, info.Size()), 1<<20)
-	var off int64
-	var payload []byte
-	for {
-		payload, err = readFrame(r, payload, info.Size()-off)
-		if err == io.EOF {
-			return off, nil
+	sr := &segReader{r: seg.f, size: info.Size()}
+	end, err := sr.dataEnd()
+	if err != nil {
+		return false, err
+	}
+	h, err := sr.bytes(0, int64(segmentHeaderLen))
+	if err != nil {
+		return false, err
+	}
+	m, version, ok := parseSegmentHeader(h)
+	off := int64(segmentHeaderLen)
+	switch {
+	case ok && version != segmentVersion:
+		return false, errFormat(path, version)
+	case ok:
+		seg.marker = m
+	case sr.predecessorFormat():
+		return false, errPredecessor(path)
+	case last && end <= off:
+		// Created, and a crash came before its header was on disk.
+		if err := seg.f.Truncate(0); err != nil {
+			return false, err
+		}
+		return true, seg.writeHeader()
+	default:
+		// A damaged header: its copy of the marker or the first frame's
+		// finds the frames, unless both are damaged.
+		first, err := sr.next(off, end, m)
+		if err == nil && first < 0 {
+			b, _ := sr.bytes(off, markerLen)
+			copy(m[:], b)
+			first, err = sr.next(off, end, m)
 		}
 		if err != nil {
-			return off, err
+			return false, err
 		}
-		if err := s.replayFrame(seg, off+frameHeader, payload, now); err != nil {
-			return off, err
+		if first < 0 {
+			seg.size = max(end, off)
+			s.damage(seg, path, 0, seg.size)
+			return false, nil
 		}
-		off += frameHeader + int64(len(payload))
+		seg.marker = m
+		s.damage(seg, path, 0, first)
+		off = first
 	}
-}
-
-// readFrame reads the next frame's payload into buf; io.EOF at a clean end.
-// left is what remains to be read of r, so that a damaged length is caught
-// before it is allocated.
-func readFrame(r io.Reader, buf []byte, left int64) ([]byte, error) {
-	var h [frameHeader]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
+	off, err = sr.scan(off, end, seg.marker, func(off int64, payload []byte, n int64) {
+		if s.replayFrame(seg, off+frameHeader, payload, now) != nil {
+			s.damage(seg, path, off, n) // intact, yet not records this build writes
 		}
-		return nil, errTorn
+	}, func(off, n int64, final bool) bool {
+		if final && last && sr.torn(off, end, seg.marker) {
+			s.report(Damage{Segment: path, Offset: off, Length: n, Torn: true})
+			return true
+		}
+		s.damage(seg, path, off, n)
+		return false
+	})
+	if err != nil {
+		return false, err
 	}
-	n := binary.BigEndian.Uint32(h[:])
-	if n == 0 && h == [frameHeader]byte{} {
-		return nil, io.EOF // the zeros after the last frame
+	seg.size = off
+	if last && seg.filled > seg.size {
+		if err := seg.f.Truncate(seg.size); err != nil {
+			return false, err
+		}
+		if err := datasync(seg.f); err != nil {
+			return false, err
+		}
+		seg.filled = seg.size
 	}
-	if n == 0 || int64(n) > left-frameHeader {
-		return nil, errTorn
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, errTorn
-	}
-	if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(h[4:]) {
-		return nil, errTorn
-	}
-	return buf, nil
+	return true, nil
 }
 
 // Compaction copies the live records of the oldest sealed segment to the
@@ -269,7 +299,8 @@ func (s *Log) maybeCompact() {
 		size, live = size+seg.size, live+seg.live
 	}
 	if sealed[0].live <= 0 || 2*(size-live) >= size {
-		s.compacting, s.compactAt = sealed[0], 0
+		s.compacting = sealed[0]
+		s.compactAt = sealed[0].skipDamaged(int64(segmentHeaderLen))
 	}
 }
 
@@ -280,50 +311,41 @@ func (s *Log) compactChunk(frame []byte, chunk []byte) (_ []byte, done bool) {
 	seg := s.compacting
 	base := s.compactAt
 	now := time.Now().UnixNano()
-	r := &sliceReader{b: chunk}
 	for {
-		payload, err := readFrame(r, nil, int64(len(r.b)))
+		payload, n, err := parseFrame(chunk[base-s.compactAt:], seg.marker)
 		if err != nil {
 			break // the chunk's end: a partial frame is read with the next chunk
 		}
-		off := base + frameHeader
-		frame = s.copyLive(frame, seg, off, payload, now)
-		base = off + int64(len(payload))
+		frame = s.copyLive(frame, seg, base+frameHeader, payload, now)
+		base += n
 	}
-	if base == s.compactAt { // not even one intact frame: damaged
+	if base == s.compactAt && len(chunk) > 0 { // not even one intact frame: damaged since the open
 		seg.noCompact, s.compacting = true, nil
 		return frame, false
 	}
-	s.compactAt = base
+	s.compactAt = seg.skipDamaged(base)
 	return frame, s.compactAt >= seg.size
 }
 
 // readChunk reads up to compactChunk bytes (at least one whole frame) of
-// the segment being compacted, outside mu: a sealed segment never changes.
+// the segment being compacted, up to the next damage the open skipped,
+// outside mu: a sealed segment never changes.
 func (s *Log) readChunk() ([]byte, error) {
 	seg := s.compacting
-	n := min(seg.size-s.compactAt, compactChunk)
-	var h [frameHeader]byte
-	if _, err := seg.f.ReadAt(h[:], s.compactAt); err != nil {
-		return nil, err
+	limit := seg.nextDamaged(s.compactAt) - s.compactAt
+	n := min(limit, compactChunk)
+	if n >= frameHeader {
+		var h [frameHeader]byte
+		if _, err := seg.f.ReadAt(h[:], s.compactAt); err != nil {
+			return nil, err
+		}
+		n = min(max(n, frameHeader+int64(binary.BigEndian.Uint32(h[markerLen:]))), limit)
 	}
-	n = max(n, frameHeader+int64(binary.BigEndian.Uint32(h[:])))
 	chunk := make([]byte, n)
 	if _, err := seg.f.ReadAt(chunk, s.compactAt); err != nil {
 		return nil, err
 	}
 	return chunk, nil
-}
-
-type sliceReader struct{ b []byte }
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
 
 // dropCompacted deletes the compacted segment, now that its live records

@@ -1,14 +1,13 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,40 +124,65 @@ func TestOpenLogErrors(t *testing.T) {
 	}
 }
 
-// TestLogTornTail: a frame cut short by a crash at the end of the log is
-// dropped at the next open, and what came before it is intact; damage in
-// a sealed segment is reported instead.
+// TestLogTornTail: a frame cut short by a crash at the end of the log (its
+// bytes run out before its declared end) is dropped at the next open and
+// reported as torn, not as damage; what came before it is intact.
 func TestLogTornTail(t *testing.T) {
 	dir := t.TempDir()
 	s := openLog(t, dir)
-	enqueue(t, s, []string{destA}, "e1", "e2")
-	end := s.segs[len(s.segs)-1].size
+	enqueue(t, s, []string{destA}, "e1", "e2", "e3")
 	must(t, s.Close())
 	seg := lastSegment(t, dir)
-	for _, tail := range [][]byte{{0, 0, 1}, {0, 0, 0, 40, 1, 2, 3, 4, 'E', 0}, {0, 0, 0, 0, 0, 0, 0, 0, 9}} {
-		must(t, os.Truncate(seg, end))
-		f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-		must(t, err)
-		_, err = f.Write(tail)
-		must(t, err)
-		must(t, f.Close())
-
-		s = openLog(t, dir)
-		if after, _ := os.Stat(seg); after.Size() != end {
-			t.Fatalf("torn tail %v kept: %d bytes, want %d", tail, after.Size(), end)
-		}
-		wantIDs(t, fetch(t, s, destA, "c", 10, time.Minute), "e1", "e2")
-		must(t, s.Close())
+	data, err := os.ReadFile(seg)
+	must(t, err)
+	frames := segmentFrames(t, seg)
+	last := frames[len(frames)-1]
+	frame := data[last.start:last.end]
+	zeroedEnd := append(slices.Clone(frame[:len(frame)-3]), 0, 0, 0)
+	for name, tail := range map[string][]byte{
+		"half a frame":            frame[:len(frame)/2],
+		"a frame ending in zeros": zeroedEnd,
+		"part of a header":        frame[:10],
+		"three bytes":             {0, 0, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// The crash's file: whole frames, the torn one, the zeros
+			// filled in ahead.
+			file := append(slices.Clone(data[:last.start]), tail...)
+			must(t, os.WriteFile(seg, append(file, make([]byte, 4096)...), 0o600))
+			var reports []Damage
+			s := openLogWith(t, dir, LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }})
+			if after, _ := os.Stat(seg); after.Size() != last.start {
+				t.Fatalf("torn tail kept: %d bytes, want %d", after.Size(), last.start)
+			}
+			wantIDs(t, fetch(t, s, destA, "c", 10, time.Minute), "e1", "e2")
+			if len(reports) != 1 || !reports[0].Torn || reports[0].Offset != last.start || reports[0].Quarantine != "" {
+				t.Fatalf("reported %+v, want one torn frame at %d", reports, last.start)
+			}
+			must(t, s.Close())
+			wantQuarantined(t, dir)
+		})
 	}
-	// The same damage in a segment that is not the last one.
-	must(t, os.WriteFile(filepath.Join(dir, "00000000000000ff.wal"), nil, 0o600))
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+}
+
+// segmentFrames lists the intact frames of a segment file in order, up to
+// the first that is not.
+func segmentFrames(t *testing.T, path string) []span {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	must(t, err)
-	_, err = f.Write([]byte{0, 0, 1})
-	must(t, err)
-	must(t, f.Close())
-	if _, err := OpenLog(dir, LogOptions{}); err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Fatalf("damaged sealed segment: %v", err)
+	m, _, ok := parseSegmentHeader(data)
+	if !ok {
+		t.Fatalf("%s: no intact header", path)
+	}
+	var out []span
+	for off := int64(segmentHeaderLen); ; {
+		_, n, err := parseFrame(data[off:], m)
+		if err != nil {
+			return out
+		}
+		out = append(out, span{off, off + n})
+		off += n
 	}
 }
 
@@ -327,15 +351,7 @@ func TestLogGroupCommit(t *testing.T) {
 	if len(seen) != writers*each {
 		t.Fatalf("%d events, want %d", len(seen), writers*each)
 	}
-	data, err := os.ReadFile(lastSegment(t, dir))
-	must(t, err)
-	frames := 0
-	for r := (&sliceReader{b: data}); ; frames++ {
-		if _, err := readFrame(r, nil, int64(len(r.b))); err != nil {
-			break
-		}
-	}
-	if frames >= writers*each {
+	if frames := len(segmentFrames(t, lastSegment(t, dir))); frames >= writers*each {
 		t.Fatalf("%d frames for %d concurrent writes: no group commit", frames, writers*each)
 	}
 }
@@ -384,25 +400,33 @@ func TestEntryCodec(t *testing.T) {
 }
 
 // FuzzLogOpen: whatever a crash or a damaged disk leaves in the last
-// segment, opening either cuts it off or fails; it never panics, and the
-// store then works.
+// segment, opening either cuts it off, skips it, or fails with a segment
+// of another format; it never panics, and the store then works.
 func FuzzLogOpen(f *testing.F) {
 	var frame []byte
 	frame = appendHeaderRecord(frame, 7)
 	frame = appendClaimRecord(frame, claimKey('d', "s", "k"), time.Now().Add(time.Hour).UnixNano())
 	frame = appendEventRecord(frame, 3, 1, []entryState{{dest: destA, state: stateRetry, attempts: 2, due: 5}}, encodeEntry(event("e"), 0, ""))
 	frame = appendStateRecord(frame, 3, entryState{dest: destA, state: stateDead, lastErr: "x"})
+	header, m := newSegmentHeader()
 	whole := append(make([]byte, frameHeader), frame...)
-	binary.BigEndian.PutUint32(whole, uint32(len(frame)))
-	binary.BigEndian.PutUint32(whole[4:], crc32.Checksum(frame, castagnoli))
-	f.Add(whole)
-	f.Add(whole[:len(whole)-3])
+	putFrameHeader(whole, m)
+	file := append(append(slices.Clone(header), whole...), whole...)
+	f.Add(file)
+	f.Add(file[:len(file)-3])
+	flipped := slices.Clone(file)
+	flipped[len(header)+frameHeader+9] ^= 1
+	f.Add(flipped)
+	f.Add(append(slices.Clone(header), frame...))
 	f.Add(frame)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		must(t, os.WriteFile(filepath.Join(dir, "0000000000000001.wal"), data, 0o600))
 		s, err := OpenLog(dir, LogOptions{})
 		if err != nil {
+			if !strings.Contains(err.Error(), "segment") {
+				t.Fatalf("open failed without naming the segment's format: %v", err)
+			}
 			return
 		}
 		defer s.Close()
