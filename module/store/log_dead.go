@@ -143,6 +143,9 @@ func (s *Log) FindDead(_ context.Context, destination string, ids []string, limi
 	if s.closed.Load() {
 		return nil, errClosed
 	}
+	if limit <= 0 {
+		return nil, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []DeadLetter
