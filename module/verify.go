@@ -314,11 +314,15 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	res, err := v.verifier.Verify(req)
 	verifyDuration.WithLabelValues(v.Provider).Observe(time.Since(start).Seconds())
 	if err != nil {
-		reason := "invalid_signature"
-		if errors.Is(err, verify.ErrTimestamp) {
-			reason = "timestamp_out_of_tolerance"
+		switch {
+		case errors.Is(err, verify.ErrKeyUnavailable):
+			// Not judged: the sender's retry may find the key.
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			return v.reject(w, r, http.StatusServiceUnavailable, "key_unavailable", "", err)
+		case errors.Is(err, verify.ErrTimestamp):
+			return v.reject(w, r, http.StatusUnauthorized, "timestamp_out_of_tolerance", "", nil)
 		}
-		return v.reject(w, r, http.StatusUnauthorized, reason, "", nil)
+		return v.reject(w, r, http.StatusUnauthorized, "invalid_signature", "", nil)
 	}
 	// Handshakes are answered here, after their signature was checked, and
 	// never deduplicated, queued or passed on.
@@ -636,6 +640,7 @@ var metricOutcomes = map[string]string{
 	"timestamp_out_of_tolerance": "stale",
 	"dedup_key_missing":          "invalid_request",
 	"store_unavailable":          "store_unavailable",
+	"key_unavailable":            "key_unavailable",
 	"replayed":                   "replayed",
 	"in_progress":                "in_progress",
 }

@@ -412,6 +412,8 @@ type snsFixture struct {
 const (
 	snsCertPath     = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 	snsRedirectPath = "/SimpleNotificationService-fedcba9876543210fedcba9876543210.pem"
+	// snsUnavailablePath is well shaped; the publisher answers it 503.
+	snsUnavailablePath = "/SimpleNotificationService-00000000000000000000000000000503.pem"
 )
 
 func newSNSFixture(t *testing.T) *snsFixture {
@@ -446,6 +448,9 @@ func newSNSFixture(t *testing.T) *snsFixture {
 		f.certGets++
 		f.mu.Unlock()
 		_, _ = w.Write(certPEM)
+	})
+	mux.HandleFunc("GET "+snsUnavailablePath, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("GET "+snsRedirectPath, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, f.plain.URL+"/a.pem", http.StatusFound)

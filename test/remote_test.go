@@ -69,6 +69,21 @@ func TestSNSAtTheEdge(t *testing.T) {
 		}
 	})
 
+	// SNS drops a message answered with a 4xx other than 429: a certificate
+	// that cannot be fetched must ask for a retry, not refuse.
+	t.Run("a certificate that cannot be fetched is answered 503", func(t *testing.T) {
+		m := sns.message("Notification", snsTopic, "")
+		m.SigningCertURL = sns.srv.URL + snsUnavailablePath
+		h := map[string]string{}
+		for k, v := range snsHeader(m) {
+			h[k] = v[0]
+		}
+		status, body, header, err := tryPost(g.URL("/sns"), h, m.signed(t, sns.key))
+		if err != nil || status != http.StatusServiceUnavailable || strings.TrimSpace(body) != `{"error":"key_unavailable"}` || header.Get("Retry-After") == "" {
+			t.Errorf("certificate answered 503: %d %q (Retry-After %q) %v, want 503 key_unavailable with Retry-After", status, body, header.Get("Retry-After"), err)
+		}
+	})
+
 	// Before any genuine message has had its certificate cached:
 	// 80 forged messages (signed by another key), each naming a new
 	// certificate URL of AWS's shape on the allowed host, then a genuine one.

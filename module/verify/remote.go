@@ -22,6 +22,10 @@ const (
 	// the outcome. A miss (an error, a status other than 200, a document
 	// that does not parse) is remembered that long.
 	remoteRetry = time.Minute
+	// remoteRetryUnavailable replaces remoteRetry after a fetch that could
+	// not reach an answer (ErrKeyUnavailable): short enough that a genuine
+	// sender's retries (SNS: every 20 s by default) meet a fresh fetch.
+	remoteRetryUnavailable = 5 * time.Second
 	// remoteMaxURLs bounds the URLs one remote remembers.
 	remoteMaxURLs = 4096
 )
@@ -76,18 +80,21 @@ func fetch(ctx context.Context, c *http.Client, rawURL string, max int64) ([]byt
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return nil, fmt.Errorf("remote fetch: status %d: redirects are not followed", resp.StatusCode)
-	}
-	if resp.StatusCode != http.StatusOK {
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, fmt.Errorf("%w: remote fetch: status %d", ErrKeyUnavailable, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		// The publisher says the document does not exist: a forged URL.
 		return nil, fmt.Errorf("remote fetch: status %d", resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
 	}
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("remote fetch: larger than %d bytes", max)
@@ -128,7 +135,11 @@ func (r *remote[T]) get(url string, now time.Time, maxAge time.Duration) (T, err
 	r.mu.Lock()
 	d, ok := r.docs[url]
 	r.mu.Unlock()
-	if age := now.Sub(d.at); ok && age >= 0 && (age < remoteRetry || d.err == nil && age < maxAge) {
+	retry := remoteRetry
+	if errors.Is(d.err, ErrKeyUnavailable) {
+		retry = remoteRetryUnavailable
+	}
+	if age := now.Sub(d.at); ok && age >= 0 && (age < retry || d.err == nil && age < maxAge) {
 		return d.val, d.err
 	}
 	v, _, _ := r.group.Do(url, func() (any, error) {

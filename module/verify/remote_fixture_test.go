@@ -57,6 +57,9 @@ const (
 	testCertPath = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 	// testRedirectPath is as well shaped, but redirects to the plain server.
 	testRedirectPath = "/SimpleNotificationService-fedcba9876543210fedcba9876543210.pem"
+	// testFlakyPath answers 503 to every odd GET, the certificate to the
+	// others.
+	testFlakyPath = "/SimpleNotificationService-00000000000000000000000000000503.pem"
 )
 
 var fixture = sync.OnceValue(newRemoteFixture)
@@ -100,6 +103,16 @@ func newRemoteFixture() *remoteFixture {
 		f.jwksHits++
 		f.mu.Unlock()
 		w.Write(jwks(f.googleKey))
+	})
+	mux.HandleFunc(testFlakyPath, func(w http.ResponseWriter, r *http.Request) {
+		if n, _ := f.getsOf(testFlakyPath); n%2 == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(f.certPEM)
+	})
+	mux.HandleFunc("/unavailable/certs", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("/redir/certs", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/oauth2/v3/certs", http.StatusFound)

@@ -235,6 +235,35 @@ func TestSNSFloodDoesNotStarveFetches(t *testing.T) {
 	}
 }
 
+// TestSNSCertificateUnavailable: a certificate that cannot be fetched is
+// not a bad signature: the message is not judged (ErrKeyUnavailable, which
+// the glue answers 503 so that SNS retries), and the retry soon after
+// fetches again.
+func TestSNSCertificateUnavailable(t *testing.T) {
+	f := fixture()
+	v := mustNew(t, "sns", f.snsOpts())
+	now := unix(1700000000)
+	genuine := f.snsSignedAt(f.srv.URL+testFlakyPath, snsNote("genuine"))
+	_, err := v.Verify(&Request{Method: "POST", Body: []byte(genuine), Now: now})
+	if !errors.Is(err, ErrKeyUnavailable) || errors.Is(err, ErrInvalidSignature) {
+		t.Fatalf("certificate answered 503: err = %v, want ErrKeyUnavailable", err)
+	}
+	if _, err := v.Verify(&Request{Method: "POST", Body: []byte(genuine), Now: now.Add(remoteRetryUnavailable)}); err != nil {
+		t.Fatalf("the sender's retry after the publisher recovered: %v", err)
+	}
+	// A certificate the publisher says does not exist is a forgery.
+	forged := f.snsSignedAt(f.srv.URL+fmt.Sprintf("/SimpleNotificationService-%032x.pem", 404), snsNote("forged"))
+	_, err = v.Verify(&Request{Method: "POST", Body: []byte(forged), Now: now})
+	wantErr(t, err, ErrInvalidSignature)
+
+	o := f.pubsubOpts()
+	o.JWKSURL = f.srv.URL + "/unavailable/certs"
+	r := &Request{Method: "POST", Header: hdr("Authorization", "Bearer "+f.googleToken(f.googleKey, nil)), Body: []byte(`{}`), Now: now}
+	if _, err := mustNew(t, "pubsub", o).Verify(r); !errors.Is(err, ErrKeyUnavailable) {
+		t.Fatalf("Google's keys answered 503: err = %v, want ErrKeyUnavailable", err)
+	}
+}
+
 // TestRemoteFetchPolicy: a certificate or key set is fetched over https,
 // from the checked URL only: redirects are not followed.
 func TestRemoteFetchPolicy(t *testing.T) {

@@ -80,6 +80,8 @@ func (s *jwtScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 // is genuine and only its age is wrong.
 func jwtError(err error) error {
 	switch {
+	case errors.Is(err, ErrKeyUnavailable):
+		return ErrKeyUnavailable
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return errMalformed
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -174,6 +174,9 @@ func (s *snsScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 		return time.Time{}, "", errNoMatch
 	}
 	cert, err := s.certs.get(m.SigningCertURL, now, snsCertTTL)
+	if errors.Is(err, ErrKeyUnavailable) {
+		return time.Time{}, "", err
+	}
 	if err != nil || now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
 		return time.Time{}, "", errNoMatch
 	}

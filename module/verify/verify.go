@@ -18,6 +18,11 @@ var (
 	ErrInvalidSignature = errors.New("invalid_signature")
 	// ErrTimestamp: the signed timestamp is outside the tolerance window.
 	ErrTimestamp = errors.New("timestamp_out_of_tolerance")
+	// ErrKeyUnavailable: the publisher's key or certificate could not be
+	// fetched (network, timeout, a 5xx or 429), so the signature was not
+	// judged. The sender should retry: AWS SNS drops a message answered
+	// with any other 4xx.
+	ErrKeyUnavailable = errors.New("key_unavailable")
 )
 
 // Reasons wrapped around the two sentinel errors. Allocated once so that a
