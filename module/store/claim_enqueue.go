@@ -17,3 +17,19 @@ type ClaimEnqueuer interface {
 	// deadline: the store bounds its own wait (timeouts of its client).
 	ClaimEnqueue(ctx context.Context, c Claim, destinations []string, ev Event) (Outcome, error)
 }
+
+// claimThenEnqueue is ClaimEnqueue as two calls of s: Claim, then Enqueue,
+// which commits the claim, releasing it if that fails so that the
+// sender's retry goes through (if the store is gone too, the lease frees
+// it).
+func claimThenEnqueue(ctx context.Context, s Store, c Claim, destinations []string, ev Event) (Outcome, error) {
+	outcome, err := s.Claim(ctx, c)
+	if err != nil || outcome != Claimed {
+		return outcome, err
+	}
+	if err := s.Enqueue(ctx, c, destinations, ev); err != nil {
+		_ = s.Release(ctx, c)
+		return 0, err
+	}
+	return Claimed, nil
+}

@@ -2,135 +2,15 @@ package store
 
 import (
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
 )
 
-func TestRedisClaimEnqueue(t *testing.T) {
-	srv := redistest.Start(t)
-	cluster := redistest.StartCluster(t, 3)
-	for name, cfg := range map[string]RedisConfig{"single": {URL: srv.URL()}, "cluster": {Addrs: cluster.Addrs()}} {
-		t.Run(name, func(t *testing.T) {
-			for _, test := range []struct {
-				name string
-				run  func(t *testing.T, s Store)
-			}{
-				{"outcomes", testClaimEnqueueOutcomes},
-				{"concurrent", testClaimEnqueueConcurrent},
-				{"failed enqueue", testClaimEnqueueFailed},
-			} {
-				t.Run(test.name, func(t *testing.T) {
-					cfg := cfg
-					cfg.KeyPrefix = uniquePrefix()
-					test.run(t, newRedis(t, cfg))
-				})
-			}
-		})
-	}
-}
-
-func mustClaimEnqueue(t *testing.T, s Store, c Claim, id string, want Outcome) {
-	t.Helper()
-	got, err := s.(ClaimEnqueuer).ClaimEnqueue(ctx, c, []string{destA, destB}, event(id))
-	if err != nil {
-		t.Fatalf("ClaimEnqueue(%s): %v", id, err)
-	}
-	if got != want {
-		t.Fatalf("ClaimEnqueue(%s, nonce %q, key %q) = %v, want %v", id, c.Nonce, c.Key, got, want)
-	}
-}
-
-// testClaimEnqueueOutcomes: the outcomes are Claim's, only a Claimed event
-// is queued, and it is queued with its claim committed.
-func testClaimEnqueueOutcomes(t *testing.T, s Store) {
-	mustClaimEnqueue(t, s, claim("a", "n1", "k1"), "e1", Claimed)
-	mustClaim(t, s, claim("a", "n2", "k1"), Duplicate) // committed, not in flight
-	mustClaim(t, s, claim("a", "n1", "k2"), Replayed)
-	mustClaimEnqueue(t, s, claim("a", "n1", "k3"), "replayed", Replayed)
-	mustClaimEnqueue(t, s, claim("a", "n3", "k1"), "duplicate", Duplicate)
-	mustClaim(t, s, claim("a", "n4", "k4"), Claimed) // a synchronous request in flight
-	mustClaimEnqueue(t, s, claim("a", "n5", "k4"), "in_progress", InProgress)
-	mustClaimEnqueue(t, s, claim("a", "n4", "k5"), "replayed_in_flight", Replayed)
-	// Nothing was taken by the refused calls: their nonces and keys are free.
-	mustClaimEnqueue(t, s, claim("a", "n3", "k3"), "e2", Claimed)
-	mustClaimEnqueue(t, s, claim("a", "", "k6"), "e3", Claimed)
-	mustClaimEnqueue(t, s, claim("a", "", "k6"), "key_only_again", Duplicate)
-	mustClaimEnqueue(t, s, claim("a", "n6", ""), "e4", Claimed)
-	mustClaimEnqueue(t, s, claim("a", "n6", ""), "nonce_only_again", Replayed)
-	mustClaimEnqueue(t, s, Claim{Scope: "a"}, "e5", Claimed)
-	mustClaimEnqueue(t, s, Claim{Scope: "a"}, "e6", Claimed)
-
-	for _, dest := range []string{destA, destB} {
-		got := fetch(t, s, dest, "c1", 10, time.Minute)
-		wantIDs(t, got, "e1", "e2", "e3", "e4", "e5", "e6")
-		ev := event("e1")
-		if d := got[0]; !reflect.DeepEqual(d.Header, ev.Header) || string(d.Body) != string(ev.Body) ||
-			d.Provider != ev.Provider || d.Attempts != 0 || d.Destination != dest {
-			t.Fatalf("delivery %+v does not match event %+v", d, ev)
-		}
-	}
-
-	// The commit keeps the nonce for NonceTTL and the key for Window.
-	c := Claim{Scope: "e", Nonce: "n", NonceTTL: 100 * time.Millisecond, Key: "k", Window: 300 * time.Millisecond, Lease: time.Minute}
-	mustClaimEnqueue(t, s, c, "e7", Claimed)
-	time.Sleep(200 * time.Millisecond)
-	mustClaim(t, s, c, Duplicate)
-	time.Sleep(250 * time.Millisecond)
-	mustClaim(t, s, c, Claimed)
-}
-
-// testClaimEnqueueFailed: a claim-enqueue whose queueing fails leaves the
-// claim free (in a Cluster it is released), so the sender's retry goes
-// through.
-func testClaimEnqueueFailed(t *testing.T, s Store) {
-	r := s.(*Redis)
-	broken := "http://broken.internal/"
-	must(t, r.Client().Set(ctx, r.queueKeys(broken).stream, "not a stream", 0).Err())
-	c := claim("f", "n1", "k1")
-	if o, err := r.ClaimEnqueue(ctx, c, []string{destA, broken}, event("e1")); err == nil {
-		t.Fatalf("ClaimEnqueue to a broken stream: %v, want an error", o)
-	}
-	mustClaimEnqueue(t, s, c, "e1 again", Claimed)
-}
-
-// testClaimEnqueueConcurrent: of concurrent calls with one dedup key one
-// queues its event; the others are told in progress or duplicate.
-func testClaimEnqueueConcurrent(t *testing.T, s Store) {
-	const n = 32
-	winner := onlyOneClaims(t, n, func(i int) (Outcome, error) {
-		return s.(ClaimEnqueuer).ClaimEnqueue(ctx, claim("c", fmt.Sprint("n", i), "same"),
-			[]string{destA}, event(fmt.Sprint("e", i)))
-	}, InProgress, Duplicate)
-	wantIDs(t, fetch(t, s, destA, "c1", n, time.Minute), fmt.Sprint("e", winner))
-}
-
-// BenchmarkClaimEnqueueOneCall is the asynchronous path as one call, to
-// compare with BenchmarkClaimEnqueue's two.
-func BenchmarkClaimEnqueueOneCall(b *testing.B) {
-	ev := event("e")
-	ev.Body = make([]byte, 1024)
-	srv := redistest.Start(b)
-	s := newRedis(b, RedisConfig{URL: srv.URL(), KeyPrefix: "bench:"})
-	b.Run("redis", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(16)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if o, err := s.ClaimEnqueue(ctx, uniqueClaim(), []string{destA}, ev); err != nil || o != Claimed {
-					b.Errorf("ClaimEnqueue: %v %v", o, err)
-					return
-				}
-			}
-		})
-	})
-}
-
 // TestRedisClaimEnqueueShared: the calls of one pipeline share one script
-// call, yet each gets its own outcome; an item whose XADD fails fails alone;
-// a server that lost its scripts gets them again.
+// call, yet each gets its own outcome; an item whose XADD or SET fails
+// fails alone; a server that lost its scripts gets them again.
 func TestRedisClaimEnqueueShared(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
@@ -138,7 +18,11 @@ func TestRedisClaimEnqueueShared(t *testing.T) {
 	if _, err := srv.Do("SET", r.queueKeys(broken).stream, "not a stream"); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimEnqueue(t, r, claim("s", "used", "done"), "e0", Claimed)
+	mustClaimEnqueue(t, r, claim("s", "done", "used"), []string{destA}, "e0", Claimed)
+	notString := claim("s", "list", "n1")
+	if _, err := srv.Do("RPUSH", r.claimKey(notString), "x"); err != nil {
+		t.Fatal(err)
+	}
 	for _, round := range []string{"a", "b"} {
 		if round == "b" {
 			if _, err := srv.Do("SCRIPT", "FLUSH"); err != nil {
@@ -151,11 +35,12 @@ func TestRedisClaimEnqueueShared(t *testing.T) {
 			want Outcome
 			err  bool
 		}{
-			{claim("s", "n1"+round, "k1"+round), destA, Claimed, false},
-			{claim("s", "used", "k2"+round), destA, Replayed, false},
-			{claim("s", "n3"+round, "k3"+round), broken, 0, true},
-			{claim("s", "n4"+round, "done"), destA, Duplicate, false},
-			{Claim{Scope: "s"}, destA, Claimed, false},
+			{claim("s", "k1"+round, "n1"), destA, Claimed, false},
+			{claim("s", "done", "used"), destA, Replayed, false},
+			{claim("s", "k3"+round, "n3"), broken, 0, true},
+			{claim("s", "done", "n4"), destA, Duplicate, false},
+			{claim("s", "k5"+round, ""), destA, Claimed, false},
+			{notString, destA, 0, true},
 		}
 		batch := make([]*batchCall, len(calls))
 		for i, c := range calls {
@@ -172,7 +57,7 @@ func TestRedisClaimEnqueueShared(t *testing.T) {
 			}
 		}
 		// The failed item took nothing: its claim is free.
-		mustClaimEnqueue(t, r, calls[2].c, round+"2 again", Claimed)
+		mustClaimEnqueue(t, r, calls[2].c, []string{destA}, round+"2 again", Claimed)
 	}
 	wantIDs(t, fetch(t, r, destA, "c1", 20, time.Minute), "e0", "a0", "a4", "a2 again", "b0", "b4", "b2 again")
 }
@@ -184,7 +69,7 @@ func TestRedisClaimEnqueueMany(t *testing.T) {
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
 	batch := make([]*batchCall, 2*maxMerged+1)
 	for i := range batch {
-		batch[i] = claimEnqueueCall(t, r, claim("m", fmt.Sprint("n", i), fmt.Sprint("k", i%(maxMerged+1))),
+		batch[i] = claimEnqueueCall(t, r, claim("m", fmt.Sprint("k", i%(maxMerged+1)), fmt.Sprint("n", i)),
 			destA, fmt.Sprint("e", i))
 	}
 	r.batch.send(ctx, batch)
@@ -207,9 +92,15 @@ func TestRedisClaimEnqueueMany(t *testing.T) {
 // claimEnqueueCall is a ClaimEnqueue of event id to dest, for the batcher.
 func claimEnqueueCall(t *testing.T, r *Redis, c Claim, dest, id string) *batchCall {
 	t.Helper()
+	return scriptCallOf(t, r, claimEnqueueScript, c, dest, id)
+}
+
+// scriptCallOf is a call of s, an enqueue script, for the batcher.
+func scriptCallOf(t *testing.T, r *Redis, s *multiScript, c Claim, dest, id string) *batchCall {
+	t.Helper()
 	keys, args, err := r.enqueueArgs(c, []string{dest}, event(id))
 	must(t, err)
-	return &batchCall{merged: &scriptCall{script: claimEnqueueScript, keys: keys, args: args}}
+	return &batchCall{merged: &scriptCall{script: s, keys: keys, args: args}}
 }
 
 func claimEnqueueReply(r *Redis, c *batchCall) (Outcome, error) {
@@ -226,20 +117,23 @@ func claimEnqueueReply(r *Redis, c *batchCall) (Outcome, error) {
 func TestRedisMergedScripts(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
-	held := claim("x", "held", "kheld")
-	mustClaim(t, r, held, Claimed)
-	call := func(s *multiScript, c Claim) *batchCall {
-		return &batchCall{merged: &scriptCall{script: s, keys: r.claimKeys(c), args: []any{"60000", "60000"}}}
+	released, kept, queued := claim("x", "released", "n1"), claim("x", "kept", "n1"), claim("x", "queued", "n1")
+	for _, c := range []Claim{released, kept, queued} {
+		mustClaim(t, r, c, Claimed)
+	}
+	release := func(c Claim) *batchCall {
+		return &batchCall{merged: &scriptCall{script: releaseScript, keys: []string{r.claimKey(c)},
+			args: []any{claimValue(claimInFlight, c)}}}
 	}
 	batch := []*batchCall{
-		call(claimScript, claim("x", "n1", "k1")),
-		call(releaseScript, held),
-		claimEnqueueCall(t, r, claim("x", "n2", "k2"), destA, "e1"),
-		call(claimScript, claim("x", "n1", "k3")),
-		claimEnqueueCall(t, r, claim("x", "n3", "k2"), destA, "e2"),
+		scriptCallOf(t, r, claimEnqueueScript, claim("x", "k1", "n1"), destA, "e1"),
+		release(released),
+		scriptCallOf(t, r, enqueueScript, queued, destA, "e2"),
+		scriptCallOf(t, r, claimEnqueueScript, claim("x", "k1", "n2"), destA, "e3"),
+		release(claim("x", "kept", "n2")), // not the claim's nonce
 	}
 	r.batch.send(ctx, batch)
-	sameCall := [][]int{{0, 3}, {1}, {2, 4}}
+	sameCall := [][]int{{0, 3}, {1, 4}, {2}}
 	for _, group := range sameCall {
 		for _, i := range group {
 			if batch[i].merged.cmd != batch[group[0]].merged.cmd {
@@ -250,11 +144,28 @@ func TestRedisMergedScripts(t *testing.T) {
 	if batch[0].merged.cmd == batch[1].merged.cmd || batch[1].merged.cmd == batch[2].merged.cmd {
 		t.Fatal("calls of different scripts shared an EVALSHA")
 	}
-	for i, want := range []int64{0, 0, 0, 1, 2} { // claimed, released, queued, replayed, duplicate
+	for i, want := range []int64{0, 0, 0, 2, 0} { // claimed, released, queued, duplicate, kept
 		if got, err := r.mergedReply(ctx, batch[i].merged); err != nil || got != want {
 			t.Fatalf("call %d: %d %v, want %d", i, got, err, want)
 		}
 	}
-	mustClaim(t, r, held, Claimed)
-	wantIDs(t, fetch(t, r, destA, "c1", 10, time.Minute), "e1")
+	mustClaim(t, r, claim("x", "released", "n2"), Claimed)
+	mustClaim(t, r, claim("x", "kept", "n2"), InProgress)
+	mustClaim(t, r, claim("x", "queued", "n2"), Duplicate)
+	wantIDs(t, fetch(t, r, destA, "c1", 10, time.Minute), "e1", "e2")
+}
+
+// TestRedisOldLayout: keys of the layout before one key per claim (":n:"
+// nonces, ":d:" dedup keys) are not read: a gateway upgraded over them
+// claims afresh, and they expire on their own.
+func TestRedisOldLayout(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "old:"})
+	for _, k := range []string{"old:{s}:n:n1", "old:{s}:d:k1"} {
+		if _, err := srv.Do("SET", k, "done", "PX", "60000"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClaim(t, r, claim("s", "k1", "n1"), Claimed)
+	mustClaimEnqueue(t, r, claim("s", "n1", "k1"), []string{destA}, "e1", Claimed)
 }

@@ -71,6 +71,10 @@ var conformance = []struct {
 	{"expiry", testExpiry},
 	{"claim_lease_expiry", testClaimLeaseExpiry},
 	{"concurrent_claims", testConcurrentClaims},
+	{"claim_restart", testClaimRestart},
+	{"claim_enqueue_outcomes", testClaimEnqueueOutcomes},
+	{"claim_enqueue_concurrent", testClaimEnqueueConcurrent},
+	{"claim_enqueue_failed", testClaimEnqueueFailed},
 	{"enqueue_fetch_ack", testEnqueueFetchAck},
 	{"retry_waits_until_due", testRetryWaitsUntilDue},
 	{"queue_lease_expiry", testQueueLeaseExpiry},
@@ -99,8 +103,8 @@ func TestConformance(t *testing.T) {
 
 var ctx = context.Background()
 
-func claim(scope, nonce, key string) Claim {
-	return Claim{Scope: scope, Nonce: nonce, NonceTTL: time.Hour, Key: key, Window: time.Hour, Lease: time.Minute}
+func claim(scope, key, nonce string) Claim {
+	return Claim{Scope: scope, Key: key, Nonce: nonce, TTL: time.Hour, Lease: time.Minute}
 }
 
 func mustClaim(t *testing.T, s Store, c Claim, want Outcome) {
@@ -110,7 +114,7 @@ func mustClaim(t *testing.T, s Store, c Claim, want Outcome) {
 		t.Fatalf("Claim(%+v): %v", c, err)
 	}
 	if got != want {
-		t.Fatalf("Claim(nonce %q, key %q) = %v, want %v", c.Nonce, c.Key, got, want)
+		t.Fatalf("Claim(scope %q, key %q, nonce %q) = %v, want %v", c.Scope, c.Key, c.Nonce, got, want)
 	}
 }
 
@@ -121,26 +125,17 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func testClaimOutcomes(t *testing.T, s Store) {
-	steps := []struct {
-		name   string
-		claim  Claim
-		commit bool
-		want   Outcome
-	}{
-		{"first", claim("a", "n1", "k1"), false, Claimed},
-		{"same nonce", claim("a", "n1", "k2"), false, Replayed},
-		{"same key in flight", claim("a", "n2", "k1"), false, InProgress},
-		{"other scope", claim("b", "n1", "k1"), true, Claimed},
-		{"key only", claim("a", "", "k3"), true, Claimed},
-		{"key only again", claim("a", "", "k3"), false, Duplicate},
-		{"nonce only", claim("a", "n4", ""), true, Claimed},
-		{"nonce only again", claim("a", "n4", ""), false, Replayed},
-		{"neither", claim("a", "", ""), false, Claimed},
-		{"neither again", claim("a", "", ""), false, Claimed},
-		{"committed key", claim("b", "n5", "k1"), false, Duplicate},
-		{"committed nonce wins", claim("b", "n1", "k9"), false, Replayed},
-	}
+// claimStep is one call of a claim sequence: Claim, then Commit when
+// commit is set and the claim was taken.
+type claimStep struct {
+	name   string
+	claim  Claim
+	commit bool
+	want   Outcome
+}
+
+func runClaimSteps(t *testing.T, s Store, steps []claimStep) {
+	t.Helper()
 	for _, st := range steps {
 		got, err := s.Claim(ctx, st.claim)
 		if err != nil {
@@ -155,19 +150,60 @@ func testClaimOutcomes(t *testing.T, s Store) {
 	}
 }
 
-func testRelease(t *testing.T, s Store) {
-	c := claim("r", "n1", "k1")
-	mustClaim(t, s, c, Claimed)
-	must(t, s.Release(ctx, c))
-	mustClaim(t, s, c, Claimed) // the sender's retry goes through
-	must(t, s.Commit(ctx, c))
-	must(t, s.Release(ctx, c)) // a late Release must not reopen the window
-	mustClaim(t, s, claim("r", "n2", "k1"), Duplicate)
-	mustClaim(t, s, claim("r", "n1", "k2"), Replayed)
+// testClaimOutcomes: one key per event and scope; its Nonce tells the same
+// signed request (Replayed) from the sender's retry (InProgress while in
+// flight, Duplicate once committed).
+func testClaimOutcomes(t *testing.T, s Store) {
+	runClaimSteps(t, s, []claimStep{
+		{"first", claim("a", "k1", "n1"), false, Claimed},
+		{"same request in flight", claim("a", "k1", "n1"), false, Replayed},
+		{"retry in flight", claim("a", "k1", "n2"), false, InProgress},
+		{"retry without nonce in flight", claim("a", "k1", ""), false, InProgress},
+		{"other key, same nonce", claim("a", "k2", "n1"), false, Claimed},
+		{"other scope", claim("b", "k1", "n1"), true, Claimed},
+		{"same request committed", claim("b", "k1", "n1"), false, Replayed},
+		{"retry committed", claim("b", "k1", "n2"), false, Duplicate},
+		{"retry without nonce committed", claim("b", "k1", ""), false, Duplicate},
+		{"no nonce", claim("a", "k3", ""), false, Claimed},
+		{"no nonce again in flight", claim("a", "k3", ""), false, InProgress},
+		{"no nonce, committed", claim("a", "k4", ""), true, Claimed},
+		{"no nonce again committed", claim("a", "k4", ""), false, Duplicate},
+		{"nonce on a key committed without", claim("a", "k4", "n1"), false, Duplicate},
+		// Scope and key do not run into each other.
+		{"scope x:y", claim("x:y", "z", ""), true, Claimed},
+		{"scope x, key y:z", claim("x", "y:z", ""), false, Claimed},
+		{"key with the infix", claim("x", "}:e:y:z", ""), false, Claimed},
+		{"no key", Claim{Scope: "a", Nonce: "n9", TTL: time.Hour, Lease: time.Minute}, true, Claimed},
+		{"no key again", Claim{Scope: "a", Nonce: "n9", TTL: time.Hour, Lease: time.Minute}, false, Claimed},
+	})
 }
 
+// testRelease: Release frees a claim in flight with its Nonce only; a
+// committed claim stays, so a late Release cannot reopen the window.
+func testRelease(t *testing.T, s Store) {
+	c := claim("r", "k1", "n1")
+	mustClaim(t, s, c, Claimed)
+	must(t, s.Release(ctx, c))
+	mustClaim(t, s, claim("r", "k1", "n2"), Claimed) // the sender's retry goes through
+	must(t, s.Release(ctx, c))                       // not n1's claim any more
+	mustClaim(t, s, claim("r", "k1", "n3"), InProgress)
+	must(t, s.Commit(ctx, claim("r", "k1", "n2")))
+	must(t, s.Release(ctx, claim("r", "k1", "n2"))) // late: the commit stays
+	mustClaim(t, s, claim("r", "k1", "n3"), Duplicate)
+	mustClaim(t, s, claim("r", "k1", "n2"), Replayed)
+
+	bare := claim("r", "k2", "")
+	mustClaim(t, s, bare, Claimed)
+	must(t, s.Release(ctx, bare))
+	mustClaim(t, s, bare, Claimed)
+	must(t, s.Release(ctx, claim("r", "k2", "n1"))) // a nonce that is not the claim's
+	mustClaim(t, s, bare, InProgress)
+	must(t, s.Release(ctx, Claim{Scope: "r"})) // no key: nothing to release
+}
+
+// testExpiry: a committed claim is kept for TTL, then reads as free.
 func testExpiry(t *testing.T, s Store) {
-	c := Claim{Scope: "e", Nonce: "n", NonceTTL: 100 * time.Millisecond, Key: "k", Window: 100 * time.Millisecond, Lease: time.Minute}
+	c := Claim{Scope: "e", Key: "k", Nonce: "n", TTL: 100 * time.Millisecond, Lease: time.Minute}
 	mustClaim(t, s, c, Claimed)
 	must(t, s.Commit(ctx, c))
 	mustClaim(t, s, c, Replayed)
@@ -175,18 +211,143 @@ func testExpiry(t *testing.T, s Store) {
 	mustClaim(t, s, c, Claimed)
 }
 
+// testClaimLeaseExpiry: a claim whose claimant died is free after its
+// lease, and the late claimant's Release does not free the new claim.
 func testClaimLeaseExpiry(t *testing.T, s Store) {
-	c := Claim{Scope: "l", Key: "k", Window: time.Hour, Lease: 100 * time.Millisecond}
+	c := Claim{Scope: "l", Key: "k", Nonce: "n1", TTL: time.Hour, Lease: 100 * time.Millisecond}
 	mustClaim(t, s, c, Claimed)
-	mustClaim(t, s, c, InProgress)
+	mustClaim(t, s, claim("l", "k", "n2"), InProgress)
 	time.Sleep(250 * time.Millisecond) // the claimant died without Commit or Release
-	mustClaim(t, s, c, Claimed)
+	mustClaim(t, s, claim("l", "k", "n2"), Claimed)
+	must(t, s.Release(ctx, c))
+	mustClaim(t, s, claim("l", "k", "n3"), InProgress)
 }
 
 func testConcurrentClaims(t *testing.T, s Store) {
 	onlyOneClaims(t, 64, func(i int) (Outcome, error) {
-		return s.Claim(ctx, claim("c", fmt.Sprint("n", i), "same"))
+		return s.Claim(ctx, claim("c", "same", fmt.Sprint("n", i)))
 	}, InProgress)
+}
+
+// testClaimRestart: committed claims, with what tells a replay from a
+// retry, outlive a restart.
+func testClaimRestart(t *testing.T, s Store) {
+	for _, c := range []Claim{claim("s", "k1", "n1"), claim("s", "k2", "")} {
+		mustClaim(t, s, c, Claimed)
+		must(t, s.Commit(ctx, c))
+	}
+	queued := claim("s", "k3", "n3")
+	mustClaimEnqueue(t, s, queued, []string{destA}, "e3", Claimed)
+	s = reopen(t, s)
+	runClaimSteps(t, s, []claimStep{
+		{"same request", claim("s", "k1", "n1"), false, Replayed},
+		{"retry", claim("s", "k1", "n2"), false, Duplicate},
+		{"retry without nonce", claim("s", "k1", ""), false, Duplicate},
+		{"no nonce", claim("s", "k2", ""), false, Duplicate},
+		{"nonce on a key committed without", claim("s", "k2", "n1"), false, Duplicate},
+		{"queued, same request", queued, false, Replayed},
+		{"queued, retry", claim("s", "k3", "n4"), false, Duplicate},
+	})
+}
+
+func mustClaimEnqueue(t *testing.T, s Store, c Claim, dests []string, id string, want Outcome) {
+	t.Helper()
+	got, err := s.(ClaimEnqueuer).ClaimEnqueue(ctx, c, dests, event(id))
+	if err != nil {
+		t.Fatalf("ClaimEnqueue(%s): %v", id, err)
+	}
+	if got != want {
+		t.Fatalf("ClaimEnqueue(%s, key %q, nonce %q) = %v, want %v", id, c.Key, c.Nonce, got, want)
+	}
+}
+
+// testClaimEnqueueOutcomes: the outcomes are Claim's, only a Claimed event
+// is queued, and it is queued with its claim committed for TTL.
+func testClaimEnqueueOutcomes(t *testing.T, s Store) {
+	both := []string{destA, destB}
+	mustClaimEnqueue(t, s, claim("a", "k1", "n1"), both, "e1", Claimed)
+	mustClaim(t, s, claim("a", "k1", "n2"), Duplicate) // committed, not in flight
+	mustClaim(t, s, claim("a", "k1", "n1"), Replayed)
+	mustClaimEnqueue(t, s, claim("a", "k1", "n1"), both, "replayed", Replayed)
+	mustClaimEnqueue(t, s, claim("a", "k1", "n3"), both, "duplicate", Duplicate)
+	mustClaimEnqueue(t, s, claim("a", "k1", ""), both, "duplicate_no_nonce", Duplicate)
+	mustClaim(t, s, claim("a", "k2", "n4"), Claimed) // a synchronous request in flight
+	mustClaimEnqueue(t, s, claim("a", "k2", "n5"), both, "in_progress", InProgress)
+	mustClaimEnqueue(t, s, claim("a", "k2", "n4"), both, "replayed_in_flight", Replayed)
+	mustClaimEnqueue(t, s, claim("a", "k3", ""), both, "e2", Claimed)
+	mustClaimEnqueue(t, s, claim("a", "k3", ""), both, "no_nonce_again", Duplicate)
+	mustClaimEnqueue(t, s, Claim{Scope: "a"}, both, "e3", Claimed) // no key: nothing to claim
+	mustClaimEnqueue(t, s, Claim{Scope: "a"}, both, "e4", Claimed)
+	// The refused calls took nothing: k2 is still the synchronous request's.
+	must(t, s.Release(ctx, claim("a", "k2", "n4")))
+	mustClaimEnqueue(t, s, claim("a", "k2", "n5"), both, "e5", Claimed)
+
+	for _, dest := range both {
+		got := fetch(t, s, dest, "c1", 10, time.Minute)
+		wantIDs(t, got, "e1", "e2", "e3", "e4", "e5")
+		ev := event("e1")
+		if d := got[0]; !reflect.DeepEqual(d.Header, ev.Header) || string(d.Body) != string(ev.Body) ||
+			d.Provider != ev.Provider || d.Attempts != 0 || d.Destination != dest {
+			t.Fatalf("delivery %+v does not match event %+v", d, ev)
+		}
+	}
+
+	c := Claim{Scope: "e", Key: "k", Nonce: "n", TTL: 200 * time.Millisecond, Lease: time.Minute}
+	mustClaimEnqueue(t, s, c, []string{destA}, "e6", Claimed)
+	mustClaim(t, s, claim("e", "k", "n2"), Duplicate)
+	time.Sleep(350 * time.Millisecond)
+	mustClaim(t, s, claim("e", "k", "n2"), Claimed)
+}
+
+// testClaimEnqueueConcurrent: of concurrent calls with one key one queues
+// its event; the others are told in progress or duplicate.
+func testClaimEnqueueConcurrent(t *testing.T, s Store) {
+	const n = 32
+	winner := onlyOneClaims(t, n, func(i int) (Outcome, error) {
+		return s.(ClaimEnqueuer).ClaimEnqueue(ctx, claim("c", "same", fmt.Sprint("n", i)),
+			[]string{destA}, event(fmt.Sprint("e", i)))
+	}, InProgress, Duplicate)
+	wantIDs(t, fetch(t, s, destA, "c1", n, time.Minute), fmt.Sprint("e", winner))
+}
+
+// testClaimEnqueueFailed: a claim-enqueue whose queueing fails leaves the
+// claim free, and so does Release after a failed Enqueue, even where the
+// commit got through: the sender's retry goes through.
+func testClaimEnqueueFailed(t *testing.T, s Store) {
+	dests := breakQueue(t, s)
+	c := claim("f", "k1", "n1")
+	if o, err := s.(ClaimEnqueuer).ClaimEnqueue(ctx, c, dests, event("e1")); err == nil {
+		t.Fatalf("ClaimEnqueue to a broken queue: %v, want an error", o)
+	}
+	mustClaim(t, s, claim("f", "k1", "n2"), Claimed)
+
+	held := claim("f", "k2", "n1")
+	mustClaim(t, s, held, Claimed)
+	if err := s.Enqueue(ctx, held, dests, event("e2")); err == nil {
+		t.Fatal("Enqueue to a broken queue: no error")
+	}
+	must(t, s.Release(ctx, held))
+	mustClaim(t, s, claim("f", "k2", "n2"), Claimed)
+}
+
+// breakQueue makes enqueueing fail and returns the destinations to
+// enqueue to: in Redis the second one's stream key holds a string; the
+// embedded store's active segment file is closed under it.
+func breakQueue(t *testing.T, s Store) []string {
+	t.Helper()
+	switch s := s.(type) {
+	case *Redis:
+		broken := "http://broken.internal/"
+		must(t, s.Client().Set(ctx, s.queueKeys(broken).stream, "not a stream", 0).Err())
+		return []string{destA, broken}
+	case *Log:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		must(t, s.segs[len(s.segs)-1].f.Close())
+		return []string{destA}
+	}
+	t.Fatalf("no way to break %T", s)
+	return nil
 }
 
 // onlyOneClaims runs n attempts at once and returns the one that got
@@ -289,12 +450,12 @@ const (
 )
 
 func testEnqueueFetchAck(t *testing.T, s Store) {
-	c := claim("q", "n1", "k1")
+	c := claim("q", "k1", "n1")
 	mustClaim(t, s, c, Claimed)
 	ev := event("e1")
 	must(t, s.Enqueue(ctx, c, []string{destA, destB}, ev))
-	mustClaim(t, s, claim("q", "n2", "k1"), Duplicate) // Enqueue committed the claim
-	mustClaim(t, s, claim("q", "n1", "k2"), Replayed)
+	mustClaim(t, s, claim("q", "k1", "n2"), Duplicate) // Enqueue committed the claim
+	mustClaim(t, s, c, Replayed)
 	enqueue(t, s, []string{destA, destB}, "e2", "e3")
 
 	got := fetch(t, s, destA, "c1", 10, time.Minute)

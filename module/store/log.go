@@ -50,8 +50,7 @@ type Log struct {
 
 	// claimsMu guards the claims; when both are taken, mu comes first.
 	claimsMu sync.Mutex
-	claims   map[uint64]claimRec // committed nonces and dedup keys, by hash
-	inflight map[uint64]int64    // claimed, uncommitted: hash -> lease end (unix ns)
+	claims   map[uint64]claimRec // in flight or committed, by claimHash
 
 	// mu guards the queue state, the segment list and the segments' live
 	// byte counts.
@@ -78,7 +77,10 @@ type Log struct {
 	wg      sync.WaitGroup
 }
 
-var _ Store = (*Log)(nil)
+var (
+	_ Store         = (*Log)(nil)
+	_ ClaimEnqueuer = (*Log)(nil)
+)
 
 // LogOptions tunes the embedded store; zero values take the defaults.
 type LogOptions struct {
@@ -140,17 +142,16 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		return nil, fmt.Errorf("locking %s (is another Caddy using it?): %v", dir, err)
 	}
 	s := &Log{
-		dir:      dir,
-		opts:     opts,
-		lock:     lock,
-		seed:     maphash.MakeSeed(),
-		claims:   make(map[uint64]claimRec),
-		inflight: make(map[uint64]int64),
-		events:   make(map[uint64]*logEvent),
-		dests:    make(map[string]*logDest),
-		nextID:   1,
-		writes:   make(chan *logOp, maxGroup),
-		stop:     make(chan struct{}),
+		dir:    dir,
+		opts:   opts,
+		lock:   lock,
+		seed:   maphash.MakeSeed(),
+		claims: make(map[uint64]claimRec),
+		events: make(map[uint64]*logEvent),
+		dests:  make(map[string]*logDest),
+		nextID: 1,
+		writes: make(chan *logOp, maxGroup),
+		stop:   make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
 		s.closeFiles()

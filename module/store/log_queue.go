@@ -172,7 +172,7 @@ func parseDeliveryHandle(h string) (id, lease uint64, ok bool) {
 
 // Enqueue appends ev for every destination and commits c, in one record
 // group of the next commit.
-func (s *Log) Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error {
+func (s *Log) Enqueue(_ context.Context, c Claim, destinations []string, ev Event) error {
 	buf := entryBuffers.Get().(*[]byte)
 	entry := appendEntry((*buf)[:0], ev, 0, "")
 	defer func() {
@@ -181,21 +181,17 @@ func (s *Log) Enqueue(ctx context.Context, c Claim, destinations []string, ev Ev
 			entryBuffers.Put(buf)
 		}
 	}()
-	claims := c.claimRecords(nil, time.Now())
+	now := time.Now()
 	states := make([]entryState, len(destinations))
 	for i, d := range destinations {
 		states[i] = entryState{dest: d, state: stateReady}
 	}
-	err := s.submit(func(b []byte) []byte {
+	return s.submit(func(b []byte) []byte {
 		id := s.nextID
 		s.nextID++
-		b = append(b, claims...)
+		b = c.appendRecord(b, now)
 		return appendEventRecord(b, id, ev.ReceivedAt.UnixNano(), states, entry)
 	})
-	if err != nil {
-		return err
-	}
-	return s.Release(ctx, c)
 }
 
 // entryBuffers recycles the encoding of enqueued events: it is copied into
@@ -368,9 +364,9 @@ func (s *Log) copyLive(frame []byte, seg *segment, off int64, payload []byte, no
 		dec := &decoder{b: body}
 		switch typ {
 		case recClaim:
-			exp := dec.varint()
-			rec, ok := s.claims[maphash.Bytes(s.seed, dec.b)]
-			if ok && rec.seg == seg && rec.exp == exp && exp > now {
+			exp, _, key := claimRecord(dec)
+			rec, ok := s.claims[maphash.Bytes(s.seed, key)]
+			if dec.err == nil && ok && rec.seg == seg && rec.exp == exp && exp > now {
 				var start int
 				frame, start = beginRecord(frame, recClaim)
 				frame = endRecord(append(frame, body...), start)

@@ -7,7 +7,7 @@ import (
 
 // A record is a type byte, its body's length (4 bytes) and the body:
 //   H  next event id                        (first record of every segment)
-//   C  expiry (unix ns), claim key          (a committed nonce or dedup key)
+//   C  expiry (unix ns), nonce digest, scope \0 key   (a committed claim)
 //   E  event id, received at, per destination its state, then the event
 //      (codec.go's entry encoding, read back when the event is fetched)
 //   S  event id, destination, state         (every later change of one)
@@ -55,10 +55,21 @@ func appendHeaderRecord(b []byte, nextID uint64) []byte {
 	return endRecord(binary.AppendUvarint(b, nextID), start)
 }
 
-func appendClaimRecord(b []byte, key string, exp int64) []byte {
+// appendClaimRecord appends a claim's record; its key bytes, scope \0 key,
+// are what claimHash hashes (a scope holds no NUL).
+func appendClaimRecord(b []byte, exp int64, nonce uint32, scope, key string) []byte {
 	b, start := beginRecord(b, recClaim)
 	b = binary.AppendVarint(b, exp)
-	return endRecord(append(b, key...), start)
+	b = binary.AppendUvarint(b, uint64(nonce))
+	b = append(append(append(b, scope...), 0), key...)
+	return endRecord(b, start)
+}
+
+// claimRecord reads a claim record's body.
+func claimRecord(dec *decoder) (exp int64, nonce uint32, key []byte) {
+	exp = dec.varint()
+	nonce = uint32(dec.uvarint())
+	return exp, nonce, dec.b
 }
 
 func appendEntryState(b []byte, st entryState) []byte {
@@ -129,8 +140,10 @@ func (s *Log) replayFrame(seg *segment, off int64, payload []byte, now int64) er
 		case recHeader:
 			s.nextID = max(s.nextID, dec.uvarint())
 		case recClaim:
-			exp := dec.varint()
-			s.replayClaim(seg, size, maphash.Bytes(s.seed, dec.b), exp, now)
+			exp, nonce, key := claimRecord(dec)
+			if dec.err == nil {
+				s.replayClaim(seg, size, maphash.Bytes(s.seed, key), exp, nonce, now)
+			}
 		case recEvent:
 			s.replayEvent(seg, off, size, dec)
 		case recState:
@@ -146,18 +159,25 @@ func (s *Log) replayFrame(seg *segment, off int64, payload []byte, now int64) er
 	})
 }
 
-func (s *Log) replayClaim(seg *segment, size int64, h uint64, exp, now int64) {
+// replayClaim commits a claim: the entry, in flight or not, is replaced.
+// A record expired by now is forgotten with the entry it committed, but
+// one that is in flight: a compaction's copy of a record that expired
+// meanwhile must not drop a new claim of its key.
+func (s *Log) replayClaim(seg *segment, size int64, h uint64, exp int64, nonce uint32, now int64) {
 	s.claimsMu.Lock()
 	defer s.claimsMu.Unlock()
-	if old, ok := s.claims[h]; ok {
-		old.seg.live -= int64(old.size)
-	}
+	old, ok := s.claims[h]
 	if exp <= now {
-		delete(s.claims, h)
+		if ok && !old.inFlight() {
+			s.forgetClaim(h, old)
+		}
 		return
 	}
-	s.claims[h] = claimRec{exp: exp, seg: seg, size: uint32(size)}
-	seg.live += size
+	if ok {
+		s.forgetClaim(h, old)
+	}
+	s.claims[h] = claimRec{exp: exp, seg: seg, size: uint32(size), nonce: nonce}
+	seg.live.Add(size)
 }
 
 func (s *Log) replayEvent(seg *segment, off, size int64, dec *decoder) {
@@ -174,9 +194,9 @@ func (s *Log) replayEvent(seg *segment, off, size int64, dec *decoder) {
 	entryOff := off + size - int64(len(dec.b))
 	if ev := s.events[id]; ev != nil {
 		// A copy made by compaction: the same states, in a new place.
-		ev.seg.live -= int64(ev.recSize)
+		ev.seg.live.Add(-int64(ev.recSize))
 		ev.seg, ev.recOff, ev.recSize, ev.entryOff = seg, off, uint32(size), entryOff
-		seg.live += size
+		seg.live.Add(size)
 		return
 	}
 	s.nextID = max(s.nextID, id+1)
@@ -191,7 +211,7 @@ func (s *Log) replayEvent(seg *segment, off, size int64, dec *decoder) {
 	}
 	if len(ev.entries) > 0 {
 		s.events[id] = ev
-		seg.live += size
+		seg.live.Add(size)
 	}
 }
 
@@ -209,7 +229,7 @@ func (s *Log) replayState(id uint64, st entryState) {
 		ev.drop(e)
 		if len(ev.entries) == 0 {
 			delete(s.events, id)
-			ev.seg.live -= int64(ev.recSize)
+			ev.seg.live.Add(-int64(ev.recSize))
 		}
 		return
 	}

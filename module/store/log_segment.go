@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,7 +38,10 @@ type segment struct {
 	marker marker
 	size   int64 // bytes of the header and the frames (and damage among them)
 	filled int64 // bytes of the file: header and frames, then zeros
-	live   int64 // bytes of the records that replay still needs
+	// live is the bytes of the records that replay still needs; changed
+	// under mu, but by Claim, which frees an expired claim's record under
+	// claimsMu alone.
+	live atomic.Int64
 	// damaged are the stretches the open skipped, in order.
 	damaged []span
 	// noCompact is set when the segment could not be read for compaction;
@@ -296,9 +300,9 @@ func (s *Log) maybeCompact() {
 	}
 	var size, live int64
 	for _, seg := range sealed {
-		size, live = size+seg.size, live+seg.live
+		size, live = size+seg.size, live+seg.live.Load()
 	}
-	if sealed[0].live <= 0 || 2*(size-live) >= size {
+	if sealed[0].live.Load() <= 0 || 2*(size-live) >= size {
 		s.compacting = sealed[0]
 		s.compactAt = sealed[0].skipDamaged(int64(segmentHeaderLen))
 	}

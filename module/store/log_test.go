@@ -20,10 +20,10 @@ import (
 func TestLogRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := openLog(t, dir)
-	committed := claim("s", "n1", "k1")
+	committed := claim("s", "k1", "n1")
 	mustClaim(t, s, committed, Claimed)
 	must(t, s.Commit(ctx, committed))
-	queued := claim("s", "n2", "k2")
+	queued := claim("s", "k2", "n2")
 	mustClaim(t, s, queued, Claimed)
 	must(t, s.Enqueue(ctx, queued, []string{destA, destB}, event("e1")))
 	enqueue(t, s, []string{destA}, "e2", "e3", "e4")
@@ -33,14 +33,15 @@ func TestLogRestart(t *testing.T) {
 	must(t, s.Retry(ctx, got[0], time.Now()))
 	got[2].Attempts, got[2].LastError = 12, "gave up"
 	must(t, s.Dead(ctx, got[2]))
-	mustClaim(t, s, claim("s", "n3", "k3"), Claimed) // never committed
+	mustClaim(t, s, claim("s", "k3", "n3"), Claimed) // never committed
 	must(t, s.Close())
 
 	s = openLog(t, dir)
-	mustClaim(t, s, claim("s", "n9", "k1"), Duplicate)
-	mustClaim(t, s, claim("s", "n1", "k9"), Replayed)
-	mustClaim(t, s, claim("s", "n8", "k2"), Duplicate)
-	mustClaim(t, s, claim("s", "n3", "k3"), Claimed)
+	mustClaim(t, s, claim("s", "k1", "n9"), Duplicate)
+	mustClaim(t, s, committed, Replayed)
+	mustClaim(t, s, claim("s", "k2", "n8"), Duplicate)
+	mustClaim(t, s, queued, Replayed)
+	mustClaim(t, s, claim("s", "k3", "n3"), Claimed) // an in-flight claim is not kept
 	again := fetch(t, s, destA, "c2", 10, time.Minute)
 	wantIDs(t, again, "e1", "e4")
 	if again[0].Attempts != 1 || again[0].LastError != "503" {
@@ -56,35 +57,71 @@ func TestLogRestart(t *testing.T) {
 	wantIDs(t, fetch(t, s, destA, "c2", 10, time.Minute), "e5")
 }
 
+// TestLogSweep: expired claims, committed or in flight, are dropped, and
+// their records' bytes are no longer counted live (compaction relies on
+// the count), whichever way a claim left: expiry, a new commit or Release.
 func TestLogSweep(t *testing.T) {
 	s := openLog(t, t.TempDir())
-	short := Claim{Scope: "s", Nonce: "n", NonceTTL: time.Millisecond, Key: "k", Window: time.Millisecond, Lease: time.Millisecond}
-	long := Claim{Scope: "s", Key: "long", Window: time.Hour, Lease: time.Minute}
-	recommitted := Claim{Scope: "s", Key: "again", Window: time.Millisecond, Lease: time.Minute}
-	for _, c := range []Claim{short, long, recommitted} {
+	short := Claim{Scope: "s", Key: "k", Nonce: "n", TTL: time.Millisecond, Lease: time.Millisecond}
+	long := Claim{Scope: "s", Key: "long", TTL: time.Hour, Lease: time.Minute}
+	recommitted := Claim{Scope: "s", Key: "again", TTL: time.Millisecond, Lease: time.Minute}
+	released := Claim{Scope: "s", Key: "released", Nonce: "n", TTL: time.Millisecond, Lease: time.Minute}
+	for _, c := range []Claim{short, long, recommitted, released} {
 		mustClaim(t, s, c, Claimed)
 		must(t, s.Commit(ctx, c))
 	}
 	time.Sleep(5 * time.Millisecond)
-	recommitted.Window = time.Hour
-	mustClaim(t, s, recommitted, Claimed) // expired keys read as absent
+	recommitted.TTL = time.Hour
+	mustClaim(t, s, recommitted, Claimed) // expired keys read as free
 	must(t, s.Commit(ctx, recommitted))
+	mustClaim(t, s, released, Claimed)
+	must(t, s.Release(ctx, released))
 	mustClaim(t, s, Claim{Scope: "s", Key: "uncommitted", Lease: time.Millisecond}, Claimed)
 	time.Sleep(5 * time.Millisecond)
 
 	s.sweep(time.Now().UnixNano())
-	if len(s.claims) != 2 || len(s.inflight) != 0 {
-		t.Fatalf("after sweep: %d claims (want long and again), %d in flight", len(s.claims), len(s.inflight))
+	s.mu.Lock()
+	var live, kept int64
+	for _, seg := range s.segs {
+		live += seg.live.Load()
+	}
+	for _, rec := range s.claims {
+		kept += int64(rec.size)
+	}
+	n := len(s.claims)
+	s.mu.Unlock()
+	if n != 2 || live != kept {
+		t.Fatalf("after sweep: %d claims (want long and again), %d live bytes, want %d", n, live, kept)
 	}
 	mustClaim(t, s, recommitted, Duplicate)
 	mustClaim(t, s, long, Duplicate)
+}
+
+// TestLogReplayExpired: an expired claim record (a compaction's copy of a
+// record that expired meanwhile) forgets the committed entry of its key,
+// never a new claim in flight.
+func TestLogReplayExpired(t *testing.T) {
+	s := openLog(t, t.TempDir())
+	committed, inFlight := claim("s", "committed", "n1"), claim("s", "in flight", "n1")
+	mustClaim(t, s, committed, Claimed)
+	must(t, s.Commit(ctx, committed))
+	mustClaim(t, s, inFlight, Claimed)
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	seg := s.segs[len(s.segs)-1]
+	for _, c := range []Claim{committed, inFlight} {
+		s.replayClaim(seg, 10, s.claimHash(c), now-1, nonceDigest(c.Nonce), now)
+	}
+	s.mu.Unlock()
+	mustClaim(t, s, claim("s", "committed", "n2"), Claimed)
+	mustClaim(t, s, claim("s", "in flight", "n2"), InProgress)
 }
 
 func TestLogClosed(t *testing.T) {
 	s := openLog(t, t.TempDir())
 	must(t, s.Close())
 	must(t, s.Close())
-	c := claim("s", "n", "k")
+	c := claim("s", "k", "n")
 	_, claimErr := s.Claim(ctx, c)
 	_, fetchErr := s.Fetch(ctx, destA, "c", 1, time.Minute)
 	_, statsErr := s.Stats(ctx, destA)
@@ -215,7 +252,7 @@ func TestLogCompaction(t *testing.T) {
 		}
 	}}
 	s := openLogWith(t, dir, opts)
-	kept := claim("s", "n-kept", "k-kept")
+	kept := claim("s", "k-kept", "n-kept")
 	mustClaim(t, s, kept, Claimed)
 	must(t, s.Commit(ctx, kept))
 	enqueue(t, s, []string{destA, destB}, "r1", "r2", "d1", "l1")
@@ -231,7 +268,7 @@ func TestLogCompaction(t *testing.T) {
 	for i := range 200 {
 		id := fmt.Sprint("g", i)
 		enqueue(t, s, []string{destA}, id)
-		c := Claim{Scope: "s", Key: id, Window: time.Millisecond, Lease: time.Minute}
+		c := Claim{Scope: "s", Key: id, TTL: time.Millisecond, Lease: time.Minute}
 		mustClaim(t, s, c, Claimed)
 		must(t, s.Commit(ctx, c))
 	}
@@ -260,8 +297,8 @@ func TestLogCompaction(t *testing.T) {
 
 	check := func(s *Log) {
 		t.Helper()
-		mustClaim(t, s, claim("s", "n-kept", "k-other"), Replayed)
-		mustClaim(t, s, claim("s", "n-other", "k-kept"), Duplicate)
+		mustClaim(t, s, kept, Replayed)
+		mustClaim(t, s, claim("s", "k-kept", "n-other"), Duplicate)
 		wantStats(t, s, destA, 0, 0, 1, 1)
 		wantIDs(t, fetch(t, s, destB, "c", 10, time.Minute), "r1", "r2", "d1", "l1")
 		dead := deadPage(t, s, destA, "", 10, "d1")
@@ -405,7 +442,7 @@ func TestEntryCodec(t *testing.T) {
 func FuzzLogOpen(f *testing.F) {
 	var frame []byte
 	frame = appendHeaderRecord(frame, 7)
-	frame = appendClaimRecord(frame, claimKey('d', "s", "k"), time.Now().Add(time.Hour).UnixNano())
+	frame = appendClaimRecord(frame, time.Now().Add(time.Hour).UnixNano(), nonceDigest("n"), "s", "k")
 	frame = appendEventRecord(frame, 3, 1, []entryState{{dest: destA, state: stateRetry, attempts: 2, due: 5}}, encodeEntry(event("e"), 0, ""))
 	frame = appendStateRecord(frame, 3, entryState{dest: destA, state: stateDead, lastErr: "x"})
 	header, m := newSegmentHeader()
@@ -450,7 +487,7 @@ func TestLogLazyWrites(t *testing.T) {
 			t.Fatalf("after %s: unsynced %v, want %v", step, got, want)
 		}
 	}
-	c := claim("s", "n1", "k1")
+	c := claim("s", "k1", "n1")
 	mustClaim(t, s, c, Claimed)
 	must(t, s.Commit(ctx, c))
 	wantUnsynced("a commit", true)
@@ -464,7 +501,7 @@ func TestLogLazyWrites(t *testing.T) {
 	must(t, s.Retry(ctx, got[1], time.Now()))
 	wantUnsynced("a retry", false)
 
-	c2 := claim("s", "n2", "k2")
+	c2 := claim("s", "k2", "n2")
 	mustClaim(t, s, c2, Claimed)
 	must(t, s.Commit(ctx, c2))
 	must(t, s.Close())
@@ -472,9 +509,9 @@ func TestLogLazyWrites(t *testing.T) {
 
 	const interval = 50 * time.Millisecond
 	s = openLogWith(t, dir, LogOptions{lazySync: interval})
-	mustClaim(t, s, claim("s", "n3", "k2"), Duplicate)
+	mustClaim(t, s, claim("s", "k2", "n3"), Duplicate)
 	wantIDs(t, fetch(t, s, destA, "c2", 10, time.Minute), "e2")
-	c3 := claim("s", "n3", "k3")
+	c3 := claim("s", "k3", "n3")
 	mustClaim(t, s, c3, Claimed)
 	must(t, s.Commit(ctx, c3))
 	deadline := time.Now().Add(20 * interval)

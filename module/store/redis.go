@@ -25,8 +25,9 @@ type RedisConfig struct {
 	KeyPrefix  string
 }
 
-// Redis is the shared store: nonces and dedup keys as plain keys, the queue
-// as one stream per destination.
+// Redis is the shared store: one plain key per claim (redis_claims.go), the
+// queue as one stream per destination. It needs Redis 7.0 or later (SET
+// with both NX and GET).
 type Redis struct {
 	client redis.UniversalClient
 	// batch sends the per-request calls (Claim, Commit, Release, Enqueue)

@@ -45,7 +45,7 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 func TestBatcher(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()})
-	mustClaim(t, r, claim("b", "warm", "up"), Claimed) // loads the script
+	mustClaimEnqueue(t, r, claim("b", "warm", "up"), []string{destA}, "warm", Claimed) // loads the script
 	g := &gate{release: make(chan struct{}), entered: make(chan int, 100)}
 	r.Client().AddHook(g)
 
@@ -54,7 +54,8 @@ func TestBatcher(t *testing.T) {
 	claimAll := func(from, n int) {
 		for i := from; i < from+n; i++ {
 			wg.Go(func() {
-				if o, err := r.Claim(ctx, claim("b", fmt.Sprint("n", i), fmt.Sprint("k", i))); err != nil || o != Claimed {
+				o, err := r.ClaimEnqueue(ctx, claim("b", fmt.Sprint("k", i), fmt.Sprint("n", i)), []string{destA}, event(fmt.Sprint("e", i)))
+				if err != nil || o != Claimed {
 					t.Errorf("claim %d: %v %v", i, o, err)
 				}
 			})

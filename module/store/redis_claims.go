@@ -2,94 +2,117 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// The nonce and the dedup key of a claim share the scope's hash tag, so each
-// script touches one slot. Values: "inflight" while claimed (TTL = lease),
-// "done" once committed (TTL = NonceTTL or Window). ARGV holds a TTL in ms,
-// or "" when the claim has no nonce or no dedup key. The scripts are
-// multiScripts: the claims of one pipeline share one EVALSHA.
+// A claim is one key, <prefix>{<scope>}:e:<key>: the scope is the hash tag,
+// so a claim and its commit touch one slot. Its value is a state byte and
+// the claim's Nonce: "p<nonce>" in flight (TTL = Lease), "c<nonce>"
+// committed (TTL = TTL). One SET ... NX GET takes a free key and returns a
+// held key's value in the same command, from which the outcome is read:
+// no script, no second command. Keys of the layout before (":n:" nonces,
+// ":d:" dedup keys) are never read and expire on their own.
 
-// claimScript tests and takes each key with one SET NX: two commands for a
-// free claim, which is the usual case. A refused claim takes nothing.
-var claimScript = newMultiScript(`
-if ARGV[1] ~= '' and not redis.call('SET', KEYS[1], 'inflight', 'NX', 'PX', ARGV[1]) then return 1 end
-if ARGV[2] ~= '' and not redis.call('SET', KEYS[2], 'inflight', 'NX', 'PX', ARGV[2]) then
-	if ARGV[1] ~= '' then redis.call('DEL', KEYS[1]) end
-	if redis.call('GET', KEYS[2]) == 'done' then return 2 end
-	return 3
-end
-return 0
-`)
+const (
+	claimInFlight  = 'p'
+	claimCommitted = 'c'
+)
 
-// releaseScript leaves committed keys alone: a late Release must not reopen
-// a dedup window.
-var releaseScript = newMultiScript(`
-for i = 1, 2 do
-	if ARGV[i] ~= '' and redis.call('GET', KEYS[i]) == 'inflight' then redis.call('DEL', KEYS[i]) end
-end
-return 0
-`)
-
-// Outcomes in the order claimScript returns them.
-var claimOutcomes = [...]Outcome{Claimed, Replayed, Duplicate, InProgress}
-
-func (r *Redis) claimKeys(c Claim) []string { return r.appendClaimKeys(make([]string, 0, 2), c) }
-
-// appendClaimKeys appends the nonce's and the dedup key's Redis keys.
-func (r *Redis) appendClaimKeys(keys []string, c Claim) []string {
-	tag := r.prefix + "{" + c.Scope + "}"
-	return append(keys, tag+":n:"+c.Nonce, tag+":d:"+c.Key)
+// claimKey is c's Redis key. An empty Key names no key that a claim
+// writes: Enqueue's scripts take it as a placeholder.
+func (r *Redis) claimKey(c Claim) string {
+	return r.prefix + "{" + c.Scope + "}:e:" + c.Key
 }
 
-// Claim takes the nonce and the dedup key in one script. An in-flight nonce
-// is held for max(Lease, NonceTTL), so that an abandoned claim still blocks
-// replays for the nonce's whole life.
+// claimValue is the value of c's key in state.
+func claimValue(state byte, c Claim) string { return string(state) + c.Nonce }
+
+// heldOutcome is the outcome of a claim refused because its key holds held.
+func heldOutcome(held string, c Claim) Outcome {
+	switch {
+	case c.Nonce != "" && len(held) > 0 && held[1:] == c.Nonce:
+		return Replayed
+	case len(held) > 0 && held[0] == claimInFlight:
+		return InProgress
+	}
+	return Duplicate
+}
+
+// Claim takes the key in flight for Lease with one SET NX GET (Redis 7.0 or
+// later), sent in the shared pipeline.
 func (r *Redis) Claim(ctx context.Context, c Claim) (Outcome, error) {
-	nonceHold, keyHold := "", ""
-	if c.Nonce != "" {
-		nonceHold = strconv.FormatInt(ms(max(c.Lease, c.NonceTTL)), 10)
+	if c.Key == "" {
+		return Claimed, nil
 	}
-	if c.Key != "" {
-		keyHold = strconv.FormatInt(ms(c.Lease), 10)
+	var cmd *redis.Cmd
+	r.batch.do(ctx, func(p redis.Pipeliner) {
+		cmd = p.Do(ctx, "set", r.claimKey(c), claimValue(claimInFlight, c), "px", ms(c.Lease), "nx", "get")
+	})
+	held, err := cmd.Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Claimed, nil
+	case err != nil:
+		return 0, unavailable(olderRedis(err))
 	}
-	n, err := r.runMerged(ctx, claimScript, r.claimKeys(c), nonceHold, keyHold)
-	if err != nil {
-		return 0, err
-	}
-	return claimOutcome(n)
+	return heldOutcome(held, c), nil
 }
+
+// olderRedis names the likely cause of a syntax error in answer to SET NX
+// GET: a server older than 7.0.
+func olderRedis(err error) error {
+	if err != nil && strings.Contains(err.Error(), "syntax error") {
+		return fmt.Errorf("%w (claims need Redis 7.0 or later: SET with NX and GET)", err)
+	}
+	return err
+}
+
+// Commit keeps the key, with the Nonce, for TTL: one plain SET.
+func (r *Redis) Commit(ctx context.Context, c Claim) error {
+	if c.Key == "" {
+		return nil
+	}
+	var cmd redis.Cmder
+	r.batch.do(ctx, func(p redis.Pipeliner) { cmd = r.addCommit(ctx, p, c) })
+	return unavailable(cmd.Err())
+}
+
+// addCommit adds to p the SET that commits c (which has a Key).
+func (r *Redis) addCommit(ctx context.Context, p redis.Pipeliner, c Claim) redis.Cmder {
+	return p.Set(ctx, r.claimKey(c), claimValue(claimCommitted, c), time.Duration(ms(c.TTL))*time.Millisecond)
+}
+
+// releaseScript deletes the key only while it is in flight with this Nonce:
+// a late Release must not reopen a dedup window, nor free another
+// request's claim taken after the lease ran out.
+var releaseScript = newMultiScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release frees c's key if it is still in flight with c's Nonce: the
+// failure path's only script.
+func (r *Redis) Release(ctx context.Context, c Claim) error {
+	if c.Key == "" {
+		return nil
+	}
+	_, err := r.runMerged(ctx, releaseScript, []string{r.claimKey(c)}, claimValue(claimInFlight, c))
+	return err
+}
+
+// Outcomes in the order claimEnqueueScript returns them.
+var claimOutcomes = [...]Outcome{Claimed, Replayed, Duplicate, InProgress}
 
 func claimOutcome(n int64) (Outcome, error) {
 	if n < 0 || n >= int64(len(claimOutcomes)) {
 		return 0, fmt.Errorf("claim script returned %d", n)
 	}
 	return claimOutcomes[n], nil
-}
-
-// Commit keeps the nonce for NonceTTL and the dedup key for Window: plain
-// SETs, which cost Redis less than a script call. Both keys share a slot.
-func (r *Redis) Commit(ctx context.Context, c Claim) error {
-	var cmds []redis.Cmder
-	r.batch.do(ctx, func(p redis.Pipeliner) { cmds = r.addCommit(ctx, p, c, nil) })
-	return firstErr(cmds)
-}
-
-// addCommit adds to p the SETs that commit c, and appends them to cmds.
-func (r *Redis) addCommit(ctx context.Context, p redis.Pipeliner, c Claim, cmds []redis.Cmder) []redis.Cmder {
-	keys := r.claimKeys(c)
-	if c.Nonce != "" {
-		cmds = append(cmds, p.Set(ctx, keys[0], "done", time.Duration(ms(c.NonceTTL))*time.Millisecond))
-	}
-	if c.Key != "" {
-		cmds = append(cmds, p.Set(ctx, keys[1], "done", time.Duration(ms(c.Window))*time.Millisecond))
-	}
-	return cmds
 }
 
 // firstErr is the first of cmds' errors, as ErrUnavailable.
@@ -100,27 +123,4 @@ func firstErr(cmds []redis.Cmder) error {
 		}
 	}
 	return nil
-}
-
-// Release frees what Claim took, unless it was committed meanwhile.
-func (r *Redis) Release(ctx context.Context, c Claim) error {
-	nonce, key := "", ""
-	if c.Nonce != "" {
-		nonce = "1"
-	}
-	if c.Key != "" {
-		key = "1"
-	}
-	_, err := r.runMerged(ctx, releaseScript, r.claimKeys(c), nonce, key)
-	return err
-}
-
-func commitTTLs(c Claim) (nonceTTL, window string) {
-	if c.Nonce != "" {
-		nonceTTL = strconv.FormatInt(ms(c.NonceTTL), 10)
-	}
-	if c.Key != "" {
-		window = strconv.FormatInt(ms(c.Window), 10)
-	}
-	return nonceTTL, window
 }

@@ -46,24 +46,31 @@ func (r *Redis) queueKeys(destination string) queueKeys {
 	return k
 }
 
-// enqueueBody adds the entry (ARGV[3..]) to every stream (KEYS[3..]) and
-// commits the claim (KEYS[1], KEYS[2], with the nonce TTL and the window in
-// ARGV[1], ARGV[2], empty when unset): one round trip, one step. A failed
-// XADD is returned as its error's text, so that the other calls of a
-// shared EVALSHA are not held back by it (streams it was already added to
-// keep it: at least once).
-const enqueueBody = `
-for i = 3, #KEYS do
+// Enqueue's scripts take KEYS[1], the claim's key, then the streams
+// (KEYS[2..]); ARGV[1] is the claim's committed value ("" when the claim
+// has no Key), ARGV[2] its TTL in ms, ARGV[3..] the entry. xaddEach adds
+// the entry to every stream and sets err to the text of a failed XADD,
+// which the script returns, so that the other calls of a shared EVALSHA
+// are not held back by it (streams it was already added to keep it: at
+// least once).
+const xaddEach = `
+local err
+for i = 2, #KEYS do
 	local added = redis.pcall('XADD', KEYS[i], '*', unpack(ARGV, 3))
-	if type(added) == 'table' and added.err then return added.err end
+	if type(added) == 'table' and added.err then
+		err = added.err
+		break
+	end
 end
-if ARGV[1] ~= '' then redis.call('SET', KEYS[1], 'done', 'PX', ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], 'done', 'PX', ARGV[2]) end
-return 0
 `
 
-// enqueueScript queues an event whose claim the caller holds.
-var enqueueScript = newMultiScript(enqueueBody)
+// enqueueScript queues an event whose claim the caller holds, and commits
+// the claim once the event is queued: one round trip, one step.
+var enqueueScript = newMultiScript(xaddEach + `
+if err then return err end
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 0
+`)
 
 // fetchScript moves due retries back to the stream, takes over entries
 // pending longer than the lease (a dead consumer's), then reads new ones.
@@ -224,15 +231,28 @@ return {redis.call('XLEN', KEYS[1]), inflight, redis.call('ZCARD', KEYS[2]), red
 // redriveBatch bounds the work of one redrive script call.
 const redriveBatch = 100
 
-// claimEnqueueScript is claimScript and enqueueScript in one: when the
-// nonce and the dedup key are free (they share the scope's hash tag, so one
-// MGET reads both) it runs enqueueBody; otherwise it changes nothing and
-// returns claimScript's outcome.
+// claimEnqueueScript takes the claim committed at once (the event is
+// queued in the same step) with one SET NX GET; a held key changes nothing
+// and its value gives the outcome, in claimOutcomes' order. A failed XADD
+// deletes the key again, so that the sender's retry goes through; a
+// failed SET (a key that is not a string) fails its call alone. A new
+// event costs Redis two commands (SET, XADD) per destination's stream
+// within the EVALSHA.
 var claimEnqueueScript = newMultiScript(`
-local held = redis.call('MGET', KEYS[1], KEYS[2])
-if ARGV[1] ~= '' and held[1] then return 1 end
-if ARGV[2] ~= '' and held[2] then return held[2] == 'done' and 2 or 3 end
-` + enqueueBody)
+local held = redis.pcall('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+if type(held) == 'table' and held.err then return held.err end
+if held then
+	if #ARGV[1] > 1 and string.sub(held, 2) == string.sub(ARGV[1], 2) then return 1 end
+	if string.sub(held, 1, 1) == 'p' then return 3 end
+	return 2
+end
+` + xaddEach + `
+if err then
+	redis.call('DEL', KEYS[1])
+	return err
+end
+return 0
+`)
 
 // Enqueue adds ev to every destination's stream and commits c. On one
 // server (or Sentinel) this is one atomic script. In a Cluster the streams
@@ -255,20 +275,11 @@ func (r *Redis) Enqueue(ctx context.Context, c Claim, destinations []string, ev 
 // ClaimEnqueue claims c and, when it was free, enqueues ev with c committed:
 // on one server one script, so the asynchronous path is one round trip. A
 // Cluster cannot run it as one script (the streams live in other slots):
-// there it is Claim, then Enqueue, releasing the claim if that fails.
+// there it is Claim, then Enqueue (claimThenEnqueue). Without a Key there
+// is nothing to claim.
 func (r *Redis) ClaimEnqueue(ctx context.Context, c Claim, destinations []string, ev Event) (Outcome, error) {
-	if r.cluster {
-		outcome, err := r.Claim(ctx, c)
-		if err != nil || outcome != Claimed {
-			return outcome, err
-		}
-		if err := r.enqueueCluster(ctx, c, destinations, ev); err != nil {
-			// Released before answering, so that the sender's retry goes
-			// through; if Redis is gone too, the lease frees it.
-			_ = r.Release(ctx, c)
-			return 0, err
-		}
-		return Claimed, nil
+	if r.cluster || c.Key == "" {
+		return claimThenEnqueue(ctx, r, c, destinations, ev)
 	}
 	keys, args, err := r.enqueueArgs(c, destinations, ev)
 	if err != nil {
@@ -276,22 +287,25 @@ func (r *Redis) ClaimEnqueue(ctx context.Context, c Claim, destinations []string
 	}
 	n, err := r.runMerged(ctx, claimEnqueueScript, keys, args...)
 	if err != nil {
-		return 0, err
+		return 0, olderRedis(err)
 	}
 	return claimOutcome(n)
 }
 
 // enqueueArgs are the keys and arguments of enqueueScript and
-// claimEnqueueScript: the claim's keys and TTLs, then the streams and the
-// entry.
+// claimEnqueueScript: the claim's key, committed value and TTL, then the
+// streams and the entry.
 func (r *Redis) enqueueArgs(c Claim, destinations []string, ev Event) ([]string, []any, error) {
-	nonceTTL, window := commitTTLs(c)
-	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, "", nonceTTL, window)
+	committed := ""
+	if c.Key != "" {
+		committed = claimValue(claimCommitted, c)
+	}
+	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, "", committed, ms(c.TTL))
 	if err != nil {
 		return nil, nil, err
 	}
-	keys := make([]string, 0, 2+len(destinations))
-	keys = r.appendClaimKeys(keys, c)
+	keys := make([]string, 0, 1+len(destinations))
+	keys = append(keys, r.claimKey(c))
 	for _, d := range destinations {
 		keys = append(keys, r.queueKeys(d).stream)
 	}
@@ -303,20 +317,21 @@ func (r *Redis) enqueueCluster(ctx context.Context, c Claim, destinations []stri
 	if err != nil {
 		return err
 	}
-	var cmds []redis.Cmder
+	cmds := make([]redis.Cmder, 0, len(destinations)+1)
 	r.batch.do(ctx, func(p redis.Pipeliner) {
 		for _, d := range destinations {
 			cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: r.queueKeys(d).stream, Values: fields}))
 		}
-		cmds = r.addCommit(ctx, p, c, cmds)
+		if c.Key != "" {
+			cmds = append(cmds, r.addCommit(ctx, p, c))
+		}
 	})
 	err = firstErr(cmds)
-	if commits := cmds[len(destinations):]; err != nil && len(commits) > 0 && firstErr(commits) == nil {
-		// An XADD failed but the SETs committed the claim: undo them (the
+	if commit := cmds[len(destinations):]; err != nil && len(commit) > 0 && commit[0].Err() == nil {
+		// An XADD failed but the SET committed the claim: undo it (the
 		// claim was ours), or the sender's retry would be taken for a
-		// duplicate and the event never reach that destination. The key
-		// of an unset nonce or dedup key is never written.
-		_ = r.client.Del(ctx, r.claimKeys(c)...).Err()
+		// duplicate and the event never reach that destination.
+		_ = r.client.Del(ctx, r.claimKey(c)).Err()
 	}
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,10 +91,10 @@ func TestNewRedisConfig(t *testing.T) {
 func TestRedisDownAndBack(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "down:"})
-	mustClaim(t, r, claim("s", "n0", "k0"), Claimed)
+	mustClaim(t, r, claim("s", "k0", "n0"), Claimed)
 	srv.Stop()
 
-	c := claim("s", "n1", "k1")
+	c := claim("s", "k1", "n1")
 	calls := map[string]func(ctx context.Context) error{
 		"Ping":    r.Ping,
 		"Claim":   func(ctx context.Context) error { _, err := r.Claim(ctx, c); return err },
@@ -134,7 +136,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	}
 	mustClaim(t, r, c, Claimed)
 	must(t, r.Enqueue(ctx, c, []string{destA}, event("e1")))
-	mustClaim(t, r, claim("s", "n2", "k1"), Duplicate)
+	mustClaim(t, r, claim("s", "k1", "n2"), Duplicate)
 	wantIDs(t, fetch(t, r, destA, "c", 10, time.Minute), "e1")
 }
 
@@ -143,12 +145,13 @@ func TestRedisDownAndBack(t *testing.T) {
 func TestRedisAppendOnlyRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithAppendOnly())
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "aof:"})
-	c := claim("s", "n1", "k1")
+	c := claim("s", "k1", "n1")
 	mustClaim(t, r, c, Claimed)
 	must(t, r.Enqueue(ctx, c, []string{destA}, event("e1")))
 	srv.Stop()
 	srv.Start()
-	mustClaim(t, r, claim("s", "n2", "k1"), Duplicate)
+	mustClaim(t, r, claim("s", "k1", "n2"), Duplicate)
+	mustClaim(t, r, c, Replayed)
 	wantIDs(t, fetch(t, r, destA, "c", 10, time.Minute), "e1")
 }
 
@@ -163,40 +166,112 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
+// TestRedisOneRoundTrip: each call is one round trip (the hook counts
+// them) and costs Redis the commands it should (INFO commandstats, summed
+// over the servers, before and after each call): a new event is 2
+// commands synchronously (SET NX GET, SET) and, asynchronously, one EVALSHA
+// running 2 (SET NX GET, XADD per destination) on one server.
 func TestRedisOneRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	cluster := redistest.StartCluster(t, 3)
-	for _, cfg := range []RedisConfig{{URL: srv.URL()}, {Addrs: cluster.Addrs()}} {
+	for _, servers := range [][]*redistest.Server{{srv}, cluster.Nodes} {
+		cfg := RedisConfig{URL: srv.URL()}
+		if len(servers) > 1 {
+			cfg = RedisConfig{Addrs: cluster.Addrs()}
+		}
 		r := newRedis(t, cfg)
 		hook := &roundTrips{}
 		r.Client().AddHook(hook)
+		type counts = map[string]int64
+		inScript := func(single, cluster counts) counts {
+			if r.cluster {
+				return cluster
+			}
+			return single
+		}
 		ops := []struct {
-			name string
-			run  func(c Claim) error
+			name     string
+			run      func(c Claim) error
+			commands counts
 		}{
-			{"Claim", func(c Claim) error { _, err := r.Claim(ctx, c); return err }},
-			{"Release", func(c Claim) error { return r.Release(ctx, c) }},
-			{"Claim again", func(c Claim) error { _, err := r.Claim(ctx, c); return err }},
-			{"Commit", func(c Claim) error { return r.Commit(ctx, c) }},
-			{"Enqueue", func(c Claim) error { return r.Enqueue(ctx, c, []string{destA, destB}, event("e")) }},
+			{"Claim", func(c Claim) error { _, err := r.Claim(ctx, c); return err }, counts{"set": 1}},
+			{"Release", func(c Claim) error { return r.Release(ctx, c) },
+				counts{"evalsha": 1, "get": 1, "del": 1}},
+			{"Claim again", func(c Claim) error { _, err := r.Claim(ctx, c); return err }, counts{"set": 1}},
+			{"Commit", func(c Claim) error { return r.Commit(ctx, c) }, counts{"set": 1}},
+			{"Claim refused", func(c Claim) error {
+				if o, err := r.Claim(ctx, c); err != nil || o != Replayed {
+					return fmt.Errorf("%v %v, want replayed", o, err)
+				}
+				return nil
+			}, counts{"set": 1}},
+			{"Enqueue", func(c Claim) error { return r.Enqueue(ctx, c, []string{destA}, event("e")) },
+				inScript(counts{"evalsha": 1, "xadd": 1, "set": 1}, counts{"xadd": 1, "set": 1})},
 			{"ClaimEnqueue", func(c Claim) error {
-				c.Nonce, c.Key = c.Nonce+"ce", c.Key+"ce" // unclaimed
-				_, err := r.ClaimEnqueue(ctx, c, []string{destA, destB}, event("e"))
-				return err
-			}},
+				c.Key += "ce" // unclaimed
+				if o, err := r.ClaimEnqueue(ctx, c, []string{destA}, event("e")); err != nil || o != Claimed {
+					return fmt.Errorf("%v %v, want claimed", o, err)
+				}
+				return nil
+			}, inScript(counts{"evalsha": 1, "set": 1, "xadd": 1}, counts{"set": 2, "xadd": 1})},
 		}
 		for i := range 2 { // the first pass loads the scripts
 			for _, op := range ops {
 				hook.n.Store(0)
-				must(t, op.run(claim("rt", fmt.Sprint("n", i), fmt.Sprint("k", i))))
+				before := commandStats(t, servers)
+				must(t, op.run(claim("rt", fmt.Sprint("k", i), fmt.Sprint("n", i))))
+				if i == 0 {
+					continue
+				}
 				want := int64(1)
 				if op.name == "ClaimEnqueue" && r.cluster {
 					want = 2 // claim, then the pipeline of the streams' slots
 				}
-				if n := hook.n.Load(); i == 1 && n != want {
+				if n := hook.n.Load(); n != want {
 					t.Errorf("%v %s: %d round trips, want %d", cfg.Addrs, op.name, n, want)
+				}
+				if got := commandsSince(t, servers, before); !maps.Equal(got, op.commands) {
+					t.Errorf("%v %s: commands %v, want %v", cfg.Addrs, op.name, got, op.commands)
 				}
 			}
 		}
 	}
+}
+
+// commandStats sums INFO commandstats' calls per command over servers.
+func commandStats(t *testing.T, servers []*redistest.Server) map[string]int64 {
+	t.Helper()
+	calls := map[string]int64{}
+	for _, srv := range servers {
+		info, err := srv.Do("INFO", "commandstats")
+		must(t, err)
+		for line := range strings.Lines(info) {
+			name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+			if !ok {
+				continue
+			}
+			n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			calls[name] += n
+		}
+	}
+	return calls
+}
+
+// commandsSince is what the servers ran since before, but the bookkeeping
+// of the test (INFO) and of the clients (connection setup, Cluster
+// topology).
+func commandsSince(t *testing.T, servers []*redistest.Server, before map[string]int64) map[string]int64 {
+	t.Helper()
+	ran := map[string]int64{}
+	for name, n := range commandStats(t, servers) {
+		family, _, _ := strings.Cut(name, "|")
+		switch family {
+		case "info", "hello", "client", "cluster", "command", "ping", "auth", "select", "readonly":
+			continue
+		}
+		if d := n - before[name]; d != 0 {
+			ran[name] = d
+		}
+	}
+	return ran
 }

@@ -1,5 +1,6 @@
-// Package store keeps replay nonces, dedup keys and the delivery queue, in
-// Redis or in an embedded log (log.go). It knows nothing of Caddy.
+// Package store keeps the claims (one key per event, for replays and
+// duplicates) and the delivery queue, in Redis or in an embedded log
+// (log.go). It knows nothing of Caddy.
 package store
 
 import (
@@ -20,10 +21,10 @@ var ErrNoEntry = errors.New("not a dead-letter entry")
 type Outcome int
 
 const (
-	Claimed    Outcome = iota // both nonce and dedup key were free; they are now held
-	Replayed                  // the nonce was already used
-	Duplicate                 // the dedup key was committed within its window
-	InProgress                // the dedup key is claimed by a request still in flight
+	Claimed    Outcome = iota // the key was free (or expired); it is now held
+	Replayed                  // the key is held with the same non-empty Nonce
+	Duplicate                 // the key was committed, with another Nonce or none
+	InProgress                // the key is held in flight, with another Nonce or none
 )
 
 func (o Outcome) String() string {
@@ -40,27 +41,43 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// Claim names what one request wants to use once. Scope groups the keys of
-// one route (in Redis it is the hash tag, so one script touches one slot).
+// Claim names one event in one scope: one key, whatever the request's
+// mix of replay and dedup checks. A key held with the same non-empty Nonce
+// is the same signed request again (Replayed); held with another Nonce, or
+// with none, it is the sender's retry of the event (Duplicate once
+// committed, InProgress while in flight).
 type Claim struct {
-	Scope    string
-	Nonce    string        // "" = no replay check
-	NonceTTL time.Duration // how long a committed nonce is kept
-	Key      string        // dedup key, "" = no dedup
-	Window   time.Duration // how long a committed key is kept
+	// Scope is the namespace: a route, or a `scope` several routes share.
+	// In Redis it is the hash tag, so a claim touches one slot. Bounded,
+	// printable ASCII (the glue hashes anything longer).
+	Scope string
+	// Key identifies the event, derived only from bytes the signature
+	// covers: the signed event id, else a digest of the signed content,
+	// else the nonce. Required.
+	Key string
+	// Nonce is the signed request's one-time material (a digest), "" when
+	// the sender signs no timestamp: then an identical request again is
+	// the sender's retry, a Duplicate.
+	Nonce string
+	// TTL is how long a committed claim is kept: the longer of the dedup
+	// window and the replay window.
+	TTL time.Duration
 	// Lease bounds how long an uncommitted claim is held if the process dies
 	// before Commit or Release.
 	Lease time.Duration
 }
 
-// Claims is the nonce and dedup part of a store. Each call is one round trip.
+// Claims is the replay and dedup part of a store. Each call is one round
+// trip (in Redis one command, but Release's compare-and-delete).
 type Claims interface {
-	// Claim atomically takes the nonce and the dedup key. When the outcome
-	// is not Claimed nothing was taken.
+	// Claim takes c.Key, in flight for c.Lease, when it is free. Otherwise
+	// it takes nothing and says why: Replayed when the key is held with
+	// the same non-empty Nonce, else Duplicate (committed) or InProgress.
 	Claim(ctx context.Context, c Claim) (Outcome, error)
-	// Commit makes a claim permanent for NonceTTL / Window.
+	// Commit keeps the claim, with its Nonce, for c.TTL.
 	Commit(ctx context.Context, c Claim) error
-	// Release frees a claim so that the sender's retry goes through.
+	// Release frees a claim still in flight with c's Nonce, so that the
+	// sender's retry goes through; a committed claim stays.
 	Release(ctx context.Context, c Claim) error
 }
 
@@ -97,7 +114,7 @@ type QueueStats struct {
 // Queue is the durable buffer between ingest and delivery.
 type Queue interface {
 	// Enqueue durably stores ev for each destination and commits the claim
-	// c (when c.Key or c.Nonce is set) in the same step: one round trip, one
+	// c (when c.Key is set) in the same step: one round trip, one
 	// transaction. It returns only once the event is durable.
 	Enqueue(ctx context.Context, c Claim, destinations []string, ev Event) error
 	// Fetch leases up to max ready deliveries of destination to consumer

@@ -92,7 +92,7 @@ func startMonitor(addr string) (*monitor, error) {
 				switch {
 				case strings.Contains(text[:min(len(text), 64)], " lua] "):
 					m.inLua.Add(1)
-				case strings.Contains(text, "{q:") && !strings.Contains(text, "}:n:") && !strings.Contains(text, "}:d:"):
+				case strings.Contains(text, "{q:") && !strings.Contains(text, "}:e:"):
 					m.clients.Add(1)
 					m.delivery.Add(1)
 				default:
