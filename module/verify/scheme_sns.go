@@ -57,6 +57,35 @@ type snsMessage struct {
 	SigningCertURL   string
 }
 
+// decodeSNS reads a message's fields by their exact names. encoding/json
+// matches struct fields case-insensitively, but the event id (MessageId)
+// and everything the internal service reads are found by exact name: a
+// captured message resent with "MessAgeId" would verify as the original and
+// yet carry no id, and pass as a new event.
+func decodeSNS(body []byte) (snsMessage, bool) {
+	var m snsMessage
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return m, false
+	}
+	for name, dst := range map[string]*string{
+		"Type": &m.Type, "MessageId": &m.MessageID, "Token": &m.Token, "TopicArn": &m.TopicArn,
+		"Message": &m.Message, "Timestamp": &m.Timestamp, "SubscribeURL": &m.SubscribeURL,
+		"Signature": &m.Signature, "SignatureVersion": &m.SignatureVersion, "SigningCertURL": &m.SigningCertURL,
+	} {
+		if raw, ok := fields[name]; ok && json.Unmarshal(raw, dst) != nil {
+			return m, false
+		}
+	}
+	if raw, ok := fields["Subject"]; ok && string(raw) != "null" {
+		m.Subject = new(string)
+		if json.Unmarshal(raw, m.Subject) != nil {
+			return m, false
+		}
+	}
+	return m, true
+}
+
 var (
 	// snsCertPath is the path of AWS's signing certificates, e.g.
 	// /SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem.
@@ -147,8 +176,8 @@ func (s *snsScheme) certURLAllowed(raw string) bool {
 func (*snsScheme) futureSkew() time.Duration { return snsFutureSkew }
 
 func (s *snsScheme) check(r *Request, now time.Time) (time.Time, string, error) {
-	var m snsMessage
-	if json.Unmarshal(r.Body, &m) != nil {
+	m, ok := decodeSNS(r.Body)
+	if !ok {
 		return time.Time{}, "", errMalformed
 	}
 	if m.Signature == "" || m.SigningCertURL == "" {
