@@ -144,6 +144,8 @@ func parseVerify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		max_body <size>
 //		dedupe id|body|header <name>|json <path>|off [<window>]
 //		replay_ttl <duration>
+//		scope <name>                # share replay and dedup state on purpose
+//		name <label>                # the route label in metrics
 //		url <public url>
 //		on_store_error reject|allow
 //		verify_token <token>        # facebook: the subscription handshake
@@ -183,7 +185,7 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"prefix": &v.Prefix, "signed": &v.Signed, "timestamp_header": &v.TimestampHeader,
 		"timestamp_format": &v.TimestampFormat, "id_header": &v.IDHeader,
 		"sns_host": &v.SNSHost, "audience": &v.Audience, "email": &v.Email, "jwks_url": &v.JWKSURL,
-		"verify_token": &v.VerifyToken, "name": &v.Name,
+		"verify_token": &v.VerifyToken, "name": &v.Name, "scope": &v.Scope,
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
@@ -278,6 +280,11 @@ func (v *Verify) checkStatic() error {
 	vf, err := verify.New(v.Provider, opts)
 	if err != nil {
 		return err
+	}
+	if v.Dedupe != nil {
+		if err := checkDedupeSigned(*v.Dedupe, vf); err != nil {
+			return err
+		}
 	}
 	return checkReplayTTL(time.Duration(v.ReplayTTL), vf)
 }

@@ -54,9 +54,18 @@ type Verify struct {
 	Tolerance *caddy.Duration `json:"tolerance,omitempty"`
 	// MaxBody in bytes; default 10MB.
 	MaxBody int64 `json:"max_body,omitempty"`
-	// Dedupe selects the dedup key; default `id` where the provider has an
-	// event id, else `body`.
+	// Dedupe selects the dedup key; default `id` where the provider signs
+	// an event id, else `body` (the signed content). Every key comes from
+	// bytes the signature covers: `id` on a preset whose id is unsigned
+	// keys by the signed content, and `header`/`json` are refused where
+	// the signature does not cover them.
 	Dedupe *Dedupe `json:"dedupe,omitempty"`
+	// Scope is the claim namespace: routes share replay and dedup state
+	// only when they name the same scope. Default: one per route (the
+	// provider and the host and path matchers of the route), stable across
+	// reloads, restarts and secret rotation. Name one to share it on
+	// purpose, or to keep it across a change of the route's matchers.
+	Scope string `json:"scope,omitempty"`
 	// ReplayTTL is how long nonces are kept; default twice the tolerance.
 	ReplayTTL caddy.Duration `json:"replay_ttl,omitempty"`
 	// URL is the public URL the sender signed (Twilio, Square) when TLS ends
@@ -98,6 +107,7 @@ type Verify struct {
 	replayTTL   time.Duration
 	logger      *zap.Logger
 	route       routeLabel
+	scope       claimScope
 	// nextForward reports, once provisioning is over, whether
 	// webhook_forward follows in its route.
 	nextForward func() bool
@@ -225,6 +235,9 @@ func (v *Verify) Validate() error {
 	if err := v.dedupe.check(); err != nil {
 		return fmt.Errorf("webhook_verify: %w", err)
 	}
+	if err := checkDedupeSigned(v.dedupe, v.verifier); err != nil {
+		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
+	}
 	if err := checkReplayTTL(time.Duration(v.ReplayTTL), v.verifier); err != nil {
 		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
 	}
@@ -336,7 +349,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	vr := &verified{id: id, provider: v.Provider, body: body}
 
-	claim, err := v.claimFor(r, res, id, body)
+	claim, err := v.claimFor(r, res, body)
 	if err != nil {
 		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", id, err)
 	}
@@ -548,44 +561,6 @@ func (v *Verify) confirmSubscription(subscribeURL string) {
 		return
 	}
 	v.logger.Info("SNS subscription confirmed", zap.String("subscribe_url", subscribeURL))
-}
-
-// claimFor builds the nonce and dedup claim, or nil when neither applies.
-func (v *Verify) claimFor(r *http.Request, res verify.Result, id string, body []byte) (*store.Claim, error) {
-	c := store.Claim{Scope: v.Provider, Lease: claimLease}
-	if v.verifier.SignsTimestamp() && res.Nonce != "" {
-		c.Nonce = hashString(res.Nonce)
-		c.NonceTTL = v.replayTTL
-	}
-	switch v.dedupe.Mode {
-	case "id":
-		c.Key = "id:" + id
-	case "body":
-		sum := id // without a provider id, the id is already the body's hash
-		if res.ID != "" {
-			sum = bodyHash(body)
-		}
-		c.Key = "body:" + sum
-	case "header":
-		val := r.Header.Get(v.dedupe.Arg)
-		if val == "" {
-			return nil, fmt.Errorf("header %s is missing", v.dedupe.Arg)
-		}
-		c.Key = "header:" + val
-	case "json":
-		val, ok := verify.JSONField(body, v.dedupe.Arg)
-		if !ok {
-			return nil, fmt.Errorf("JSON field %s is missing or the body is not JSON", v.dedupe.Arg)
-		}
-		c.Key = "json:" + val
-	}
-	if c.Key != "" {
-		c.Window = time.Duration(v.dedupe.Window)
-	}
-	if c.Key == "" && c.Nonce == "" {
-		return nil, nil
-	}
-	return &c, nil
 }
 
 func (v *Verify) claim(ctx context.Context, st store.Store, c *store.Claim) (store.Outcome, error) {

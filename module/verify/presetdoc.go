@@ -16,6 +16,7 @@ type PresetDoc struct {
 	Tolerance string // timestamp window, "–" when none is checked
 	DedupID   string // where the event id comes from, "–" when none
 	Signed    string // what the signature covers, then the inputs read unsigned
+	Claim     string // what keys the claim, and how long a resend is refused
 	Source    string // the provider's documentation or SDK
 	Proof     string // how the tests prove the preset
 }
@@ -27,7 +28,7 @@ func PresetDocs() []PresetDoc {
 		p, _ := presetByName(name)
 		docs = append(docs, PresetDoc{
 			Provider: p.Name, Scheme: p.schemeDoc(), Headers: p.headersDoc(),
-			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Signed: p.signedDoc(), Source: p.Source, Proof: p.Proof,
+			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Signed: p.signedDoc(), Claim: p.claimDoc(), Source: p.Source, Proof: p.Proof,
 		})
 	}
 	return docs
@@ -36,10 +37,10 @@ func PresetDocs() []PresetDoc {
 // PresetTable renders PresetDocs as a Markdown table (the README's).
 func PresetTable() string {
 	var b strings.Builder
-	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Signature covers | Source | Proof |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Signature covers | Claim key: a resend is refused | Source | Proof |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range PresetDocs() {
-		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Signed, d.Source, d.Proof}
+		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Signed, d.Claim, d.Source, d.Proof}
 		for i, c := range cells {
 			cells[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
@@ -226,4 +227,30 @@ func codes(list []string) string {
 		out[i] = code(s)
 	}
 	return strings.Join(out, ", ")
+}
+
+// claimDoc says what keys a request's claim (see the glue's claimFor) and
+// for how long a resend of the same event is refused: for good where a
+// timestamp is signed (409 replayed within the window, 401 after it), for
+// the dedup window (24 h by default) where none is.
+func (p *preset) claimDoc() string {
+	hasID := len(p.IDHeaders) > 0 || len(p.IDFields) > 0
+	key := "body digest"
+	switch {
+	case p.Covers == 0 && hasID:
+		key = "id"
+	case p.Covers&coversID != 0 && hasID:
+		key = "signed id"
+	case p.Covers&coversBody == 0 && p.Covers != 0:
+		key = "signed nonce"
+	}
+	switch {
+	case slices.Contains(p.Takes, optSigned):
+		return key + " (id when " + code("signed") + " names it): for good with a signed timestamp, else for the dedup window"
+	case p.Covers == 0:
+		return key + ": for the dedup window; whoever holds the credential can send anything"
+	case p.Covers&coversTimestamp != 0:
+		return key + ": for good"
+	}
+	return key + ": for the dedup window only"
 }

@@ -699,6 +699,15 @@ func (p *preset) apply(o Options) error {
 	if p.Kind == kindToken && o.Header != "" && o.Query == "" {
 		p.Query = ""
 	}
+	// A generic scheme covers what its template signs.
+	if p.Takes != nil && slices.Contains(p.Takes, optSigned) {
+		if strings.Contains(p.Signed, "{id}") && len(p.IDHeaders) > 0 {
+			p.Covers |= coversID
+		}
+		if strings.Contains(p.Signed, "{url}") {
+			p.Covers |= coversURL
+		}
+	}
 	return nil
 }
 

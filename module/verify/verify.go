@@ -132,6 +132,7 @@ type Verifier struct {
 	// credHeaders and credQuery carry a proof that authorizes by itself.
 	credHeaders []string
 	credQuery   string
+	covers      coverage
 }
 
 // New builds the Verifier for a provider (see Providers) from its options.
@@ -153,7 +154,7 @@ func New(provider string, o Options) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
-	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs}
+	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs, covers: p.Covers}
 	v.credHeaders, v.credQuery = p.credentials()
 	once, isOnce := s.(onceStamped)
 	if signsTS || isOnce {
@@ -216,6 +217,18 @@ func (v *Verifier) CredentialHeaders() []string { return v.credHeaders }
 // CredentialQuery is the query parameter that carries a shared token, ""
 // when the token is not in the URL.
 func (v *Verifier) CredentialQuery() string { return v.credQuery }
+
+// Vouches reports what the verified proof vouches for, that is what a
+// claim may be keyed by: the body and the event id where the signature
+// covers them. A shared credential (token, password, bearer token) covers
+// nothing but vouches for the whole request, headers included (request),
+// since whoever holds it can send anything anyway.
+func (v *Verifier) Vouches() (body, id, request bool) {
+	if v.covers == 0 {
+		return true, true, true
+	}
+	return v.covers&coversBody != 0, v.covers&coversID != 0, false
+}
 
 // HasEventID reports whether the provider names its events (Result.ID may
 // still be "" for a request that carries none, e.g. Slack form posts).
