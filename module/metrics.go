@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -197,8 +198,46 @@ func clip(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// labelCache holds the children of a metric vector by one label value, the
+// others being fixed: WithLabelValues hashes and looks up every label on
+// each call, a cost per request for a handful of series that never change.
+// A child is made on first use, as WithLabelValues would, so no series
+// shows before it happens. The list is copied on write and only grows.
+type labelCache[T any] struct{ p atomic.Pointer[[]labeled[T]] }
+
+type labeled[T any] struct {
+	label string
+	child T
+}
+
+// get returns the child for label, made by with(label) the first time.
+func (c *labelCache[T]) get(label string, with func(string) T) T {
+	if list := c.p.Load(); list != nil {
+		for _, l := range *list {
+			if l.label == label {
+				return l.child
+			}
+		}
+	}
+	child := with(label)
+	for {
+		old := c.p.Load()
+		var list []labeled[T]
+		if old != nil {
+			list = append(list, *old...)
+		}
+		list = append(list, labeled[T]{label, child})
+		if c.p.CompareAndSwap(old, &list) {
+			return child
+		}
+	}
+}
+
+// storeOps caches storeDuration's children by op.
+var storeOps labelCache[prometheus.Observer]
+
 func observeStore(op string, start time.Time) {
-	storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	storeOps.get(op, func(op string) prometheus.Observer { return storeDuration.WithLabelValues(op) }).Observe(time.Since(start).Seconds())
 }
 
 // observeDamage logs what the embedded store skipped or cut off at open

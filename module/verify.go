@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
@@ -108,6 +109,9 @@ type Verify struct {
 	logger      *zap.Logger
 	route       routeLabel
 	scope       claimScope
+	// requests and verifyTime cache this handler's metric children.
+	requests   labelCache[prometheus.Counter]
+	verifyTime labelCache[prometheus.Observer]
 	// nextForward reports, once provisioning is over, whether
 	// webhook_forward follows in its route.
 	nextForward func() bool
@@ -325,7 +329,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	start := time.Now()
 	req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Body: body, Now: start}
 	res, err := v.verifier.Verify(req)
-	verifyDuration.WithLabelValues(v.Provider).Observe(time.Since(start).Seconds())
+	v.verifyTime.get(v.Provider, func(p string) prometheus.Observer { return verifyDuration.WithLabelValues(p) }).Observe(time.Since(start).Seconds())
 	if err != nil {
 		switch {
 		case errors.Is(err, verify.ErrKeyUnavailable):
@@ -621,7 +625,9 @@ var metricOutcomes = map[string]string{
 }
 
 func (v *Verify) count(r *http.Request, outcome string) {
-	requestsTotal.WithLabelValues(v.route.get(r, v.Name, v), v.Provider, outcome).Inc()
+	v.requests.get(outcome, func(outcome string) prometheus.Counter {
+		return requestsTotal.WithLabelValues(v.route.get(r, v.Name, v), v.Provider, outcome)
+	}).Inc()
 }
 
 // readBody reads the whole body once, bounded by max; a declared length over
@@ -636,10 +642,11 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	body := http.MaxBytesReader(w, r.Body, max)
 	defer body.Close()
 	declared := r.ContentLength
-	buf := make([]byte, 0, bodyChunk)
+	size := int64(bodyChunk)
 	if declared >= 0 && declared < bodyChunk {
-		buf = make([]byte, 0, declared)
+		size = declared
 	}
+	buf := make([]byte, 0, size)
 	for {
 		if declared >= 0 && int64(len(buf)) == declared {
 			// net/http ends the body at Content-Length and fails a shorter one.
@@ -672,6 +679,9 @@ const bodyChunk = 32 << 10
 // writeError answers with the documented JSON error.
 // tooLarge reports whether a body read stopped at the size limit.
 func tooLarge(err error) bool {
+	if err == nil {
+		return false // the usual case, without errors.As's allocation
+	}
 	var tooLarge *http.MaxBytesError
 	return errors.As(err, &tooLarge)
 }

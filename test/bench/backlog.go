@@ -48,7 +48,7 @@ func (b *bench) runBacklog(ctx context.Context, events int) (out backlogOutcome)
 	var ids []string
 	start := time.Now()
 	for first := 0; first < events; first += backlogChunk {
-		reqs, err := signRequests("backlog", first, min(backlogChunk, events-first))
+		reqs, err := signRequests(scenario{}, "backlog", first, min(backlogChunk, events-first))
 		if err != nil {
 			filler.stop()
 			out.err = err

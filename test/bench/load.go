@@ -28,7 +28,7 @@ type signedRequest struct {
 
 // signRequests signs n unique requests; signing happens here, before any
 // timed phase, so the load generator only sends.
-func signRequests(prefix string, first, n int) ([]signedRequest, error) {
+func signRequests(sc scenario, prefix string, first, n int) ([]signedRequest, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		return nil, err
@@ -38,7 +38,11 @@ func signRequests(prefix string, first, n int) ([]signedRequest, error) {
 	for i := range out {
 		id := fmt.Sprintf("evt_%s_%d", prefix, first+i)
 		body := []byte(`{"type":"render.completed","id":"` + id + `","data":"` + pad + `"}`)
-		out[i] = signedRequest{id: id, timestamp: ts, signature: signStandard(key, id, ts, body), body: body}
+		sig := signStandard(key, id, ts, body)
+		if sc.bodyOnly {
+			sig = signMAC([]byte(secret), body)
+		}
+		out[i] = signedRequest{id: id, timestamp: ts, signature: sig, body: body}
 	}
 	return out, nil
 }
@@ -47,9 +51,15 @@ func signRequests(prefix string, first, n int) ([]signedRequest, error) {
 // benchmark builds while module/verify is being changed: HMAC-SHA256 over
 // "{id}.{timestamp}.{body}", sent as "v1,<base64>".
 func signStandard(key []byte, id, ts string, body []byte) string {
+	return signMAC(key, []byte(id+"."+ts+"."), body)
+}
+
+// signMAC is "v1," and the base64 HMAC-SHA256 of parts.
+func signMAC(key []byte, parts ...[]byte) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id + "." + ts + "."))
-	m.Write(body)
+	for _, p := range parts {
+		m.Write(p)
+	}
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 

@@ -43,8 +43,8 @@ func main() {
 	flag.IntVar(&cfg.requests, "requests", 300000, "pre-signed unique requests per scenario; a scenario ends early when they run out")
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections")
 	flag.StringVar(&cfg.client, "client", "raw", "load generator's client: raw (HTTP/1.1 bytes on a socket, like wrk) or http (net/http)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-5) or name ("+scenarioNames()+
-		"), or \"backlog\"; the reference (1) always runs too, ratios need it")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-6) or name ("+scenarioNames()+
+		"), or \"backlog\"; the reference (1) always runs too, ratios need it; 6 runs only when named")
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "Markdown report to write; empty for none")
 	flag.StringVar(&cfg.rate, "rate", "3000/s", "the webhook_forward destination's rate")
 	flag.IntVar(&cfg.backlog, "backlog", 0, "also queue this many events in Redis and check the gateway's memory while it drains them (1000000 takes several minutes)")
@@ -70,7 +70,12 @@ func scenarioNames() string {
 // selectScenarios parses -only; the reference always runs.
 func selectScenarios(only string) (selected []scenario, backlogOnly bool, err error) {
 	if only == "" {
-		return scenarios, false, nil
+		for _, sc := range scenarios {
+			if !sc.optIn {
+				selected = append(selected, sc)
+			}
+		}
+		return selected, false, nil
 	}
 	want := map[int]bool{1: true}
 	onlyBacklog := true
@@ -82,7 +87,7 @@ func selectScenarios(only string) (selected []scenario, backlogOnly bool, err er
 		onlyBacklog = false
 		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.key == name || strconv.Itoa(sc.num) == name })
 		if i < 0 {
-			return nil, false, fmt.Errorf("unknown scenario %q; want 1-5, %s or backlog", name, scenarioNames())
+			return nil, false, fmt.Errorf("unknown scenario %q; want 1-6, %s or backlog", name, scenarioNames())
 		}
 		want[scenarios[i].num] = true
 	}

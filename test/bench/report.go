@@ -88,24 +88,57 @@ func passMiss(ok bool) string {
 	return "MISS"
 }
 
-const maxRoundTrips = 2
+// The targets, from the issue that set them ("One claim per event"): ratios
+// to reverse_proxy in the same run, and Redis's work per request, where
+// Redis shares the cores and its CPU per new key is most of the budget.
+const (
+	goalVerifyEmbedded = 0.90
+	goalVerifyRedis    = 0.80
+	goalIngest         = 2.0
+	maxRoundTrips      = 2
+	// maxCommands counts the commands Redis runs per request, those a
+	// script runs included, not the EVALSHA that runs them.
+	maxCommands = 2
+	// maxRedisCPU is redis-server's CPU per request for (3).
+	maxRedisCPU = 8 * time.Microsecond
+)
 
+// goals are the PASS/MISS lines of o; none for the reference and for the
+// scenarios that only profile.
 func (r report) goals(o outcome) []goal {
+	if o.sc.num == 1 || o.sc.optIn {
+		return nil
+	}
 	var gs []goal
 	ratio := r.ratio(o)
-	switch {
-	case o.sc.num == 1:
-		return nil
-	case !o.sc.forward:
-		gs = append(gs, goal{fmt.Sprintf("(%d) %s: %s of reverse_proxy, goal >= 0.85", o.sc.num, o.sc.title, fmtRatio(ratio)), ratio >= 0.85})
-	default:
-		gs = append(gs,
-			goal{fmt.Sprintf("(%d) %s: ingest %s of reverse_proxy, goal >= 1.5", o.sc.num, o.sc.title, fmtRatio(ratio)), ratio >= 1.5},
-			goal{fmt.Sprintf("(%d) every accepted event delivered: %d of %d (%d dead letters)", o.sc.num, o.delivered, o.accepted, o.dead), o.allDelivered()})
+	ratioGoal := func(want float64) {
+		what := ""
+		if o.sc.forward {
+			what = "ingest "
+		}
+		gs = append(gs, goal{fmt.Sprintf("(%d) %s: %s%s of reverse_proxy, goal >= %.2f", o.sc.num, o.sc.title, what, fmtRatio(ratio), want), ratio >= want})
 	}
-	if o.sc.redis {
-		gs = append(gs, goal{fmt.Sprintf("(%d) Redis round trips per request: %s, goal <= %d", o.sc.num, fmtFloat(o.roundTrips), maxRoundTrips),
+	switch {
+	case o.sc.forward:
+		ratioGoal(goalIngest)
+		gs = append(gs, goal{fmt.Sprintf("(%d) every accepted event delivered: %d of %d (%d dead letters)", o.sc.num, o.delivered, o.accepted, o.dead), o.allDelivered()})
+	case o.sc.redis:
+		ratioGoal(goalVerifyRedis)
+	default:
+		ratioGoal(goalVerifyEmbedded)
+	}
+	if !o.sc.redis {
+		return gs
+	}
+	commands := o.commandsPerReq - o.scriptsPerReq
+	gs = append(gs,
+		goal{fmt.Sprintf("(%d) Redis commands per request: %s (INFO commandstats, a script's commands counted, not the EVALSHA), goal <= %d", o.sc.num, fmtFloat(commands), maxCommands),
+			o.load.sent > 0 && commands <= maxCommands+0.05},
+		goal{fmt.Sprintf("(%d) Redis round trips per request: %s, goal <= %d", o.sc.num, fmtFloat(o.roundTrips), maxRoundTrips),
 			!math.IsNaN(o.roundTrips) && o.roundTrips <= maxRoundTrips+0.05})
+	if !o.sc.forward {
+		gs = append(gs, goal{fmt.Sprintf("(%d) redis-server CPU per request: %d µs, goal <= %d µs", o.sc.num, o.redisCPUPerReq.Microseconds(), maxRedisCPU.Microseconds()),
+			o.load.sent > 0 && o.redisCPUPerReq <= maxRedisCPU})
 	}
 	return gs
 }
@@ -114,9 +147,12 @@ func (r report) rowVerdict(o outcome) string {
 	if o.err != nil {
 		return "ERROR"
 	}
+	if o.sc.num == 1 {
+		return "reference"
+	}
 	gs := r.goals(o)
 	if len(gs) == 0 {
-		return "reference"
+		return "-"
 	}
 	for _, g := range gs {
 		if !g.pass {
@@ -300,6 +336,10 @@ last run of the middle round.
    ` + "`GET /webhook_ingress/queues`" + ` empty and every accepted event id seen by
    the destination).
 5. The same with the embedded store.
+6. Only when named (` + "`-only 6`" + `), with no goal: the same signature
+   verified by the generic ` + "`hmac`" + ` scheme, which signs no timestamp, with
+   ` + "`dedupe off`" + `, so nothing is claimed: webhook_verify's own cost with no
+   store, for profiles.
 
 **Load generator.** The project's own (test/bench/load.go, rawclient.go):
 32 workers on 32 keep-alive connections, a fixed list of requests each with

@@ -77,7 +77,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
 			return out
 		}
 	}
-	reqs, err := signRequests(sc.key, 0, b.cfg.requests)
+	reqs, err := signRequests(sc, sc.key, 0, b.cfg.requests)
 	if err != nil {
 		out.err = err
 		return out
@@ -192,7 +192,7 @@ const calibrationRequests = 2000
 // webhook_forward, the delivery's share (measured while the burst drains)
 // is reported apart from the ingest's.
 func (b *bench) measureCommands(ctx context.Context, g *gateway, sc scenario, out *outcome) error {
-	reqs, err := signRequests(sc.key+"-rt", 0, calibrationRequests)
+	reqs, err := signRequests(sc, sc.key+"-rt", 0, calibrationRequests)
 	if err != nil {
 		return err
 	}
