@@ -10,7 +10,7 @@ import (
 )
 
 // handoffConfig has an asynchronous and a synchronous route of one
-// provider, so that they share nonces and dedup keys.
+// provider sharing one scope, so that they share their claims.
 const handoffConfig = `{
 	admin localhost:{{.Admin}}
 	http_port {{.HTTP}}
@@ -25,6 +25,7 @@ const handoffConfig = `{
 	handle /async {
 		webhook_verify standard {
 			secret ` + standardSecret + `
+			scope handoff
 		}
 		webhook_forward {{.Backend}}/events {
 			backoff 10ms 20ms
@@ -33,6 +34,7 @@ const handoffConfig = `{
 	handle /sync {
 		webhook_verify standard {
 			secret ` + standardSecret + `
+			scope handoff
 		}
 		reverse_proxy {{.Backend}}
 	}
