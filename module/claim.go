@@ -3,6 +3,7 @@ package webhookingress
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -21,8 +22,9 @@ import (
 //   - the event id, where the signature covers it (Standard Webhooks'
 //     webhook-id, Stripe's body id) or the proof is a shared credential
 //     (whoever holds it can send anything anyway);
-//   - else a digest of the signed content (the body), or of the signed
-//     nonce where the body is not signed (Mailgun);
+//   - else a digest of the signed content: the body, in the canonical form
+//     of a scheme that parses what it signs (Twilio's form parameters), or
+//     the signed nonce where the body is not signed (Mailgun);
 //   - the nonce (a digest of the signed request) rides along, so that the
 //     store tells the same signed request again (409 replayed) from the
 //     sender's retry, signed anew (200 duplicate).
@@ -55,6 +57,10 @@ func (v *Verify) claimFor(r *http.Request, res verify.Result, body []byte) (*sto
 		fallthrough
 	case "body":
 		switch {
+		case res.Content != "":
+			// The scheme signs the body as it parses it: bodies that verify
+			// alike are one event, however their bytes differ.
+			c.Key = "body:" + res.Content
 		case vouchesBody:
 			c.Key = "body:" + bodyHash(body)
 		case c.Nonce != "":
@@ -111,14 +117,38 @@ type claimScope struct {
 
 func (cs *claimScope) get(r *http.Request, v *Verify) string {
 	cs.once.Do(func() {
-		name := v.Scope
-		if name == "" {
-			srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-			name = v.Provider + "@" + configuredRoute(srv, v)
+		if v.Scope != "" {
+			cs.value = scopeTag(v.Scope)
+			return
 		}
-		cs.value = scopeTag(name)
+		srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+		cs.value = scopeTag(v.Provider + "@" + configuredRoute(srv, v) + "#" + routeIdentity(srv, v))
 	})
 	return cs.value
+}
+
+// routeIdentity is a short digest of what tells h's route from any other:
+// its server's listeners and every matcher on the way to it (headers,
+// queries, expressions..., not only host and path), as configured. It
+// stays the same across reloads of the same routes and secret rotation.
+func routeIdentity(srv *caddyhttp.Server, h caddyhttp.MiddlewareHandler) string {
+	sum := sha256.New()
+	if srv != nil {
+		fmt.Fprintf(sum, "%q\n", srv.Listen)
+		for _, route := range routesTo(srv, h) {
+			for _, set := range route.MatcherSets {
+				for _, m := range set {
+					// Provisioned matchers marshal to their configuration;
+					// the type tells apart those that marshal alike.
+					b, _ := json.Marshal(m)
+					fmt.Fprintf(sum, "%T %s;", m, b)
+				}
+				sum.Write([]byte("|"))
+			}
+			sum.Write([]byte("\n"))
+		}
+	}
+	return hex.EncodeToString(sum.Sum(nil)[:4])
 }
 
 // maxScopeTag bounds a scope as stores see it: it is part of every key.

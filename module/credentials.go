@@ -15,6 +15,9 @@ import (
 func stripCredentials(r *http.Request, vf *verify.Verifier) {
 	for _, h := range vf.CredentialHeaders() {
 		r.Header.Del(h)
+		// Trailers arrived with the body, which is read by now; a proxy
+		// would pass them on as they came.
+		r.Trailer.Del(h)
 	}
 	name := vf.CredentialQuery()
 	if name == "" || r.URL.RawQuery == "" {

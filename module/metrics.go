@@ -116,29 +116,8 @@ func configuredRoute(srv *caddyhttp.Server, h caddyhttp.MiddlewareHandler) strin
 	if srv == nil {
 		return "unknown"
 	}
-	lists := []caddyhttp.RouteList{srv.Routes}
-	if srv.Errors != nil {
-		lists = append(lists, srv.Errors.Routes)
-	}
-	for _, route := range srv.NamedRoutes {
-		lists = append(lists, caddyhttp.RouteList{*route})
-	}
-	for _, routes := range lists {
-		if hosts, paths, ok := matchersTo(routes, h, nil, nil); ok {
-			if len(hosts)+len(paths) > 0 {
-				return strings.Join(hosts, ",") + strings.Join(paths, ",")
-			}
-			break
-		}
-	}
-	return srv.Name()
-}
-
-// matchersTo searches routes, and the subroutes in them, for h, carrying the
-// host and path matchers of the routes on the way.
-func matchersTo(routes caddyhttp.RouteList, h caddyhttp.MiddlewareHandler, hosts, paths []string) ([]string, []string, bool) {
-	for _, route := range routes {
-		rh, rp := hosts, paths
+	var hosts, paths []string
+	for _, route := range routesTo(srv, h) {
 		var routeHosts, routePaths []string
 		for _, set := range route.MatcherSets {
 			for _, m := range set {
@@ -151,28 +130,58 @@ func matchersTo(routes caddyhttp.RouteList, h caddyhttp.MiddlewareHandler, hosts
 			}
 		}
 		if len(routeHosts) > 0 {
-			rh = routeHosts
+			hosts = routeHosts
 		}
 		if len(routePaths) > 0 {
-			rp = routePaths
+			paths = routePaths
 		}
+	}
+	if len(hosts)+len(paths) > 0 {
+		return strings.Join(hosts, ",") + strings.Join(paths, ",")
+	}
+	return srv.Name()
+}
+
+// routesTo is the chain of routes of srv, outermost first, through which a
+// request reaches h (nil when h is not among them).
+func routesTo(srv *caddyhttp.Server, h caddyhttp.MiddlewareHandler) []caddyhttp.Route {
+	lists := []caddyhttp.RouteList{srv.Routes}
+	if srv.Errors != nil {
+		lists = append(lists, srv.Errors.Routes)
+	}
+	for _, route := range srv.NamedRoutes {
+		lists = append(lists, caddyhttp.RouteList{*route})
+	}
+	for _, routes := range lists {
+		if chain, ok := chainTo(routes, h, nil); ok {
+			return chain
+		}
+	}
+	return nil
+}
+
+// chainTo searches routes, and the subroutes in them, for h, carrying the
+// routes on the way.
+func chainTo(routes caddyhttp.RouteList, h caddyhttp.MiddlewareHandler, chain []caddyhttp.Route) ([]caddyhttp.Route, bool) {
+	for _, route := range routes {
+		here := append(chain[:len(chain):len(chain)], route)
 		for _, handler := range route.Handlers {
 			if handler == h {
-				return rh, rp, true
+				return here, true
 			}
 			if sub, ok := handler.(*caddyhttp.Subroute); ok {
-				if fh, fp, found := matchersTo(sub.Routes, h, rh, rp); found {
-					return fh, fp, true
+				if found, ok := chainTo(sub.Routes, h, here); ok {
+					return found, true
 				}
 				if sub.Errors != nil {
-					if fh, fp, found := matchersTo(sub.Errors.Routes, h, rh, rp); found {
-						return fh, fp, true
+					if found, ok := chainTo(sub.Errors.Routes, h, here); ok {
+						return found, true
 					}
 				}
 			}
 		}
 	}
-	return nil, nil, false
+	return nil, false
 }
 
 // Logged parts of a request are clipped: a 19 KB Host header must not make a

@@ -63,8 +63,9 @@ type Verify struct {
 	Dedupe *Dedupe `json:"dedupe,omitempty"`
 	// Scope is the claim namespace: routes share replay and dedup state
 	// only when they name the same scope. Default: one per route (the
-	// provider and the host and path matchers of the route), stable across
-	// reloads, restarts and secret rotation. Name one to share it on
+	// provider, the server's listeners and every matcher on the way to the
+	// handler), stable across reloads, restarts and secret rotation, and
+	// the same on instances configured alike. Name one to share it on
 	// purpose, or to keep it across a change of the route's matchers.
 	Scope string `json:"scope,omitempty"`
 	// ReplayTTL is how long nonces are kept; default twice the tolerance.
@@ -673,8 +674,10 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 }
 
 // bodyChunk is readBody's first allocation for a body of unknown or larger
-// length: most webhooks fit, and it bounds what a silent sender costs.
-const bodyChunk = 32 << 10
+// length: what a sender that declares much and sends little costs, the size
+// of the buffer net/http already keeps for each connection. Larger bodies
+// double it as their bytes arrive.
+const bodyChunk = 4 << 10
 
 // writeError answers with the documented JSON error.
 // tooLarge reports whether a body read stopped at the size limit.

@@ -13,8 +13,9 @@ import (
 
 // claimConfig has two Stripe routes with their own secrets (Stripe sends
 // one evt_ id to every endpoint subscribed to an event), sync and async,
-// GitHub and Shopify routes (neither signs its delivery id), and two
-// routes that share a scope on purpose. @STORE@ is the store's line and
+// two more told apart by a header matcher only, GitHub, Shopify and Twilio
+// routes (none signs its delivery id; Twilio signs its form parameters as
+// it sorts them), and two routes that share a scope on purpose. @STORE@ is the store's line and
 // @STRIPE_A@ route A's secret lines.
 const claimConfig = `{
 	admin localhost:{{.Admin}}
@@ -58,6 +59,32 @@ const claimConfig = `{
 	handle /shopify {
 		webhook_verify shopify {
 			secret shop-secret
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /twilio {
+		webhook_verify twilio {
+			secret tw-secret
+		}
+		reverse_proxy {{.Backend}}
+	}
+	@tenant_a {
+		path /tenant
+		header X-Tenant a
+	}
+	handle @tenant_a {
+		webhook_verify stripe {
+			secret whsec_tenant_a
+		}
+		reverse_proxy {{.Backend}}
+	}
+	@tenant_b {
+		path /tenant
+		header X-Tenant b
+	}
+	handle @tenant_b {
+		webhook_verify stripe {
+			secret whsec_tenant_b
 		}
 		reverse_proxy {{.Backend}}
 	}
@@ -174,8 +201,43 @@ func testClaims(t *testing.T, g *gateway, be *backend, config string) {
 			t.Fatalf("%s request under a new %s: %d %s, want 200 duplicate", c.path, c.idHeader, status, answer)
 		}
 	}
-	if passedTo("/github") != 1 || passedTo("/shopify") != 1 {
-		t.Fatalf("github and shopify passed on %d and %d requests, want 1 each", passedTo("/github"), passedTo("/shopify"))
+	// Twilio signs its parameters sorted: the same ones reordered and
+	// re-encoded verify alike, and are the same event.
+	form := []byte("CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234")
+	twHeader, _, err := verify.Sign("twilio", verify.Options{Secrets: []string{"tw-secret"}},
+		verify.SignRequest{URL: g.URL("/twilio"), Body: form, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twSigned := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": twHeader.Get("X-Twilio-Signature")}
+	if status, answer, _ := post(t, g.URL("/twilio"), twSigned, form); status != http.StatusOK {
+		t.Fatalf("twilio: %d %s", status, answer)
+	}
+	commits++
+	g.waitCommits(commits)
+	reordered := []byte("&Digits=1234&Caller=%2B12349013030&CallSid=C%41%31234567890ABCDE")
+	twSigned["I-Twilio-Idempotency-Token"] = "forged-id"
+	if status, answer, _ := post(t, g.URL("/twilio"), twSigned, reordered); status != http.StatusOK || !strings.Contains(answer, `"duplicate"`) {
+		t.Fatalf("Twilio parameters reordered and re-encoded: %d %s, want 200 duplicate", status, answer)
+	}
+
+	// Routes told apart by a header matcher only have their own claims.
+	for _, tenant := range []string{"a", "b"} {
+		stamp++
+		h := npmSign(t, "stripe", "whsec_tenant_"+tenant, "", stamp, event)
+		h["X-Tenant"] = tenant
+		if status, answer, _ := post(t, g.URL("/tenant"), h, event); status != http.StatusOK || strings.Contains(answer, "duplicate") {
+			t.Fatalf("tenant %s: %d %s, want it passed on", tenant, status, answer)
+		}
+		commits++
+		g.waitCommits(commits)
+	}
+	if passedTo("/tenant") != 2 {
+		t.Fatalf("the tenants' routes passed on %d requests, want 2", passedTo("/tenant"))
+	}
+
+	if passedTo("/github") != 1 || passedTo("/shopify") != 1 || passedTo("/twilio") != 1 {
+		t.Fatalf("github, shopify and twilio passed on %d, %d and %d requests, want 1 each", passedTo("/github"), passedTo("/shopify"), passedTo("/twilio"))
 	}
 
 	// A scope shared on purpose: the second route sees the first's event.

@@ -55,6 +55,15 @@ func decodeJSON(b []byte, v any) error {
 	return nil
 }
 
+// content is the body's JSON re-encoded (keys sorted): what the token's
+// claims were compared with, whatever its spacing and key order.
+func (s *jwtBodyScheme) content(r *Request) []byte {
+	var body map[string]any
+	_ = decodeJSON(r.Body, &body)
+	b, _ := json.Marshal(body)
+	return b
+}
+
 func (s *jwtBodyScheme) check(r *Request, now time.Time) (time.Time, string, error) {
 	token := bearerToken(headerValue(r.Header, s.header))
 	if token == "" {

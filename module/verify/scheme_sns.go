@@ -172,6 +172,13 @@ func (s *snsScheme) certURLAllowed(raw string) bool {
 		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.RawFragment == ""
 }
 
+// content is the canonical string SNS signs.
+func (s *snsScheme) content(r *Request) []byte {
+	m, _ := decodeSNS(r.Body)
+	msg, _ := snsStringToSign(&m)
+	return []byte(msg)
+}
+
 // futureSkew marks SNS as stamped once (see onceStamped).
 func (*snsScheme) futureSkew() time.Duration { return snsFutureSkew }
 

@@ -115,6 +115,16 @@ func twilioParams(body []byte) (string, bool) {
 	return b.String(), true
 }
 
+// content is what Twilio signs of the body: the sorted parameters, or the
+// body itself when its digest is in the URL (JSON bodies).
+func (s *twilioScheme) content(r *Request) []byte {
+	if u, err := url.Parse(r.URL); err == nil && u.Query().Get("bodySHA256") != "" {
+		return r.Body
+	}
+	params, _ := twilioParams(r.Body)
+	return []byte(params)
+}
+
 func (s *twilioScheme) check(r *Request, _ time.Time) (time.Time, string, error) {
 	value := headerValue(r.Header, s.header)
 	if value == "" {

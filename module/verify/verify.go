@@ -3,6 +3,8 @@
 package verify
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,7 +59,27 @@ type Result struct {
 	// cannot mint a fresh nonce for the same signed request; "" for schemes
 	// without a signed timestamp.
 	Nonce string
+	// Content is a digest of the signed body content as a scheme that
+	// parses what it signs sees it (Twilio's sorted form parameters, a JWT
+	// whose claims are the body, SNS's canonical fields): bodies that
+	// differ in bytes but verify alike are one content. "" where the
+	// signature covers the body byte for byte.
+	Content string
 }
+
+// canonical is a scheme whose signature covers the body as it parses it,
+// not byte for byte.
+type canonical interface {
+	// content is the signed body content in one canonical form; called
+	// only on a request that verified.
+	content(r *Request) []byte
+}
+
+var (
+	_ canonical = (*twilioScheme)(nil)
+	_ canonical = (*jwtBodyScheme)(nil)
+	_ canonical = (*snsScheme)(nil)
+)
 
 // Options configure a Verifier: the secrets and keys, plus the scheme for the
 // generic `hmac` and `token` providers. Zero values mean the preset's default.
@@ -194,7 +216,12 @@ func (v *Verifier) Verify(r *Request) (Result, error) {
 			return Result{}, errTooNew
 		}
 	}
-	return Result{ID: v.ids.of(r), Nonce: nonce}, nil
+	res := Result{ID: v.ids.of(r), Nonce: nonce}
+	if c, ok := v.scheme.(canonical); ok {
+		sum := sha256.Sum256(c.content(r))
+		res.Content = hex.EncodeToString(sum[:])
+	}
+	return res, nil
 }
 
 // Tolerance is the effective timestamp window, applied to the past and the
