@@ -32,14 +32,14 @@ const damageConfig = `{
 	}
 }`
 
-// TestDamagedLogKeepsServing: events are queued in the embedded store while
+// TestChaosDamagedLogKeepsServing: events are queued in the embedded store while
 // their destination is down; with Caddy stopped, a byte in the middle of
 // the log (inside one queued event) is flipped, or a garbage file lies
 // before the log as a sealed segment. Caddy starts, serves its other
 // sites, delivers every event but the damaged one, logs the damage (file
 // and offset, never the bytes), counts it, and keeps a copy of the damaged
 // bytes beside the log.
-func TestDamagedLogKeepsServing(t *testing.T) {
+func TestChaosDamagedLogKeepsServing(t *testing.T) {
 	for _, sealed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "byte flipped in the log", true: "garbage sealed segment"}[sealed], func(t *testing.T) {
 			t.Parallel()
