@@ -128,13 +128,14 @@ func (cs *claimScope) get(r *http.Request, v *Verify) string {
 }
 
 // routeIdentity is a short digest of what tells h's route from any other:
-// its server's listeners and every matcher on the way to it (headers,
-// queries, expressions..., not only host and path), as configured. It
-// stays the same across reloads of the same routes and secret rotation.
+// every matcher on the way to it (headers, queries, expressions..., not
+// only host and path), as configured. It stays the same across reloads of
+// the same routes and secret rotation, and on every instance configured
+// alike: the server's listeners are left out, since instances sharing
+// Redis may listen on different ports and must still share their claims.
 func routeIdentity(srv *caddyhttp.Server, h caddyhttp.MiddlewareHandler) string {
 	sum := sha256.New()
 	if srv != nil {
-		fmt.Fprintf(sum, "%q\n", srv.Listen)
 		for _, route := range routesTo(srv, h) {
 			for _, set := range route.MatcherSets {
 				for _, m := range set {

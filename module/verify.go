@@ -63,9 +63,9 @@ type Verify struct {
 	Dedupe *Dedupe `json:"dedupe,omitempty"`
 	// Scope is the claim namespace: routes share replay and dedup state
 	// only when they name the same scope. Default: one per route (the
-	// provider, the server's listeners and every matcher on the way to the
-	// handler), stable across reloads, restarts and secret rotation, and
-	// the same on instances configured alike. Name one to share it on
+	// provider and every matcher on the way to the handler), stable across
+	// reloads, restarts and secret rotation, and the same on instances
+	// configured alike (whatever port they listen on). Name one to share it on
 	// purpose, or to keep it across a change of the route's matchers.
 	Scope string `json:"scope,omitempty"`
 	// ReplayTTL is how long nonces are kept; default twice the tolerance.
