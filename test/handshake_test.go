@@ -34,7 +34,7 @@ import (
 
 const (
 	slackSecret    = "8f742231b10e8888abcd99yyyzzz85a5"
-	zoomSecret     = "test_secret" // PROVIDERS.md §14
+	zoomSecret     = "test_secret" // the independent vectors' secret
 	zoomOldSecret  = "zoom_previous_secret"
 	twitchSecret   = "twitch_eventsub_secret_0123456789"
 	dropboxSecret  = "dropbox_app_secret"
@@ -215,7 +215,7 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 	t.Run("zoom endpoint.url_validation", func(t *testing.T) {
 		body := []byte(`{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`)
 		got := sendTwice(t, http.MethodPost, g.URL("/zoom"), sign(t, "zoom", zoomSecret, "", body, nil), body)
-		// PROVIDERS.md §14: HMAC-SHA256("test_secret", plainToken).
+		// The independent vector: HMAC-SHA256("test_secret", plainToken).
 		wantAnswer(t, "url_validation", got, 200, "application/json",
 			`{"plainToken":"qgg8vlvZRS6UYooatFL8Aw","encryptedToken":"af2b71c039092798acffde4bc073be46286db03f4d82bfac9008822d0fac2449"}`)
 

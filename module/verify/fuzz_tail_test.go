@@ -53,7 +53,7 @@ func FuzzSNSBody(f *testing.F) {
 	})
 }
 
-func FuzzMailgunBody(f *testing.F) { fuzzBody(f, "mailgun section 14 (signature in the body)") }
+func FuzzMailgunBody(f *testing.F) { fuzzBody(f, "mailgun independent vector (signature in the body)") }
 
 func FuzzJWPlayerBearer(f *testing.F) {
 	f.Add("bearer  x.y.z")

@@ -140,7 +140,7 @@ func TestHandshake(t *testing.T) {
 			body: "command=%2Furl_verification&text=challenge",
 		},
 		{
-			name: "zoom endpoint.url_validation (PROVIDERS.md 14)", provider: "zoom", opts: test, sign: signedWith("zoom", test),
+			name: "zoom endpoint.url_validation (independent vector)", provider: "zoom", opts: test, sign: signedWith("zoom", test),
 			body: zoomValidation,
 			want: jsonOK(`{"plainToken":"qgg8vlvZRS6UYooatFL8Aw","encryptedToken":"af2b71c039092798acffde4bc073be46286db03f4d82bfac9008822d0fac2449"}`),
 		},

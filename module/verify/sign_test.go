@@ -46,7 +46,7 @@ type signVector struct {
 	wantURL  string      // "" means req.URL
 }
 
-// signVectors are PROVIDERS.md's published vectors, reproduced by Sign.
+// signVectors are the providers' published vectors, reproduced by Sign.
 func signVectors() []signVector {
 	vs := []signVector{
 		{
@@ -136,7 +136,7 @@ func signVectors() []signVector {
 				"Twitch-Eventsub-Message-Id", "msg_1", "Twitch-Eventsub-Message-Timestamp", "2023-11-14T22:13:20.123456789Z"),
 		},
 	}
-	// PROVIDERS.md section 14: one secret, body and time for the simple HMACs.
+	// The independent vectors: one secret, body and time for the simple HMACs.
 	s14 := []struct {
 		providers []string
 		header    string

