@@ -281,12 +281,7 @@ func (v *Verify) checkStatic() error {
 	if err != nil {
 		return err
 	}
-	if v.Dedupe != nil {
-		if err := checkDedupeSigned(*v.Dedupe, vf); err != nil {
-			return err
-		}
-	}
-	return checkReplayTTL(time.Duration(v.ReplayTTL), vf)
+	return v.checkClaimOptions(vf)
 }
 
 func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {

@@ -33,8 +33,9 @@ import (
 // Webhook-Id; it never names the claim.
 
 // claimFor builds the request's claim, or nil when neither replay nor dedup
-// applies (dedupe off and no signed timestamp).
-func (v *Verify) claimFor(r *http.Request, res verify.Result, body []byte) (*store.Claim, error) {
+// applies (dedupe off and no signed timestamp). id is the Webhook-Id: the
+// body's digest when the sender names no event, so it is not hashed twice.
+func (v *Verify) claimFor(r *http.Request, res verify.Result, id string, body []byte) (*store.Claim, error) {
 	c := store.Claim{Scope: v.scope.get(r, v), Lease: claimLease, TTL: time.Duration(v.dedupe.Window)}
 	if v.verifier.SignsTimestamp() && res.Nonce != "" {
 		c.Nonce = hashString(res.Nonce)
@@ -62,11 +63,11 @@ func (v *Verify) claimFor(r *http.Request, res verify.Result, body []byte) (*sto
 			// alike are one event, however their bytes differ.
 			c.Key = "body:" + res.Content
 		case vouchesBody:
-			c.Key = "body:" + bodyHash(body)
+			c.Key = "body:" + bodyDigest(res, id, body)
 		case c.Nonce != "":
 			c.Key = "n:" + c.Nonce
 		default:
-			c.Key = "body:" + bodyHash(body)
+			c.Key = "body:" + bodyDigest(res, id, body)
 		}
 	case "header":
 		val := r.Header.Get(v.dedupe.Arg)
@@ -82,6 +83,26 @@ func (v *Verify) claimFor(r *http.Request, res verify.Result, body []byte) (*sto
 		c.Key = "json:" + boundedKey(val)
 	}
 	return &c, nil
+}
+
+// bodyDigest is the body's SHA-256, which id (the Webhook-Id) already is
+// when the sender names no event.
+func bodyDigest(res verify.Result, id string, body []byte) string {
+	if res.ID == "" {
+		return id
+	}
+	return bodyHash(body)
+}
+
+// checkClaimOptions refuses dedupe and replay_ttl settings that vf's
+// signature cannot back; Validate and the Caddyfile parser share it.
+func (v *Verify) checkClaimOptions(vf *verify.Verifier) error {
+	if v.Dedupe != nil {
+		if err := checkDedupeSigned(*v.Dedupe, vf); err != nil {
+			return err
+		}
+	}
+	return checkReplayTTL(time.Duration(v.ReplayTTL), vf)
 }
 
 // checkDedupeSigned refuses a dedup key the proof does not vouch for: a

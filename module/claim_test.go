@@ -41,7 +41,11 @@ func claimOf(t *testing.T, provider string, dedupe Dedupe, header http.Header, b
 	if err != nil {
 		t.Fatalf("%s: %v", provider, err)
 	}
-	c, err := v.claimFor(r, res, body)
+	id := res.ID
+	if id == "" {
+		id = bodyHash(body)
+	}
+	c, err := v.claimFor(r, res, id, body)
 	if err != nil {
 		t.Fatal(err)
 	}

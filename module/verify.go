@@ -240,10 +240,7 @@ func (v *Verify) Validate() error {
 	if err := v.dedupe.check(); err != nil {
 		return fmt.Errorf("webhook_verify: %w", err)
 	}
-	if err := checkDedupeSigned(v.dedupe, v.verifier); err != nil {
-		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
-	}
-	if err := checkReplayTTL(time.Duration(v.ReplayTTL), v.verifier); err != nil {
+	if err := v.checkClaimOptions(v.verifier); err != nil {
 		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
 	}
 	return nil
@@ -354,7 +351,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	vr := &verified{id: id, provider: v.Provider, body: body}
 
-	claim, err := v.claimFor(r, res, body)
+	claim, err := v.claimFor(r, res, id, body)
 	if err != nil {
 		return v.reject(w, r, http.StatusBadRequest, "dedup_key_missing", id, err)
 	}
