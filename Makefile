@@ -24,7 +24,7 @@ run: build
 # costs minutes on a cold cache; its concurrency is exercised end to end
 # against the built gateway. `make race` runs everything under -race.
 test: lint redis npm build
-	$(GO) test -race -count=1 ./module/verify/... ./module/store/... ./module/deliver/... ./internal/...
+	$(GO) test -race -count=1 ./internal/...
 	$(GO) test -count=1 ./module/
 	WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./test/
 	$(MAKE) fuzz
@@ -58,7 +58,7 @@ npm:
 # fuzz target, the Caddyfile parser's too, for a minute each. (Fuzzing the
 # Caddy glue instruments all of Caddy: minutes of build, so not in make test;
 # `go test` still runs its seed corpus.)
-FUZZPKGS ?= ./module/verify ./module/store ./module/deliver
+FUZZPKGS ?= ./internal/verify ./internal/store ./internal/deliver
 fuzz:
 	@for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
@@ -70,7 +70,7 @@ fuzz:
 # Fault injection at full length, then every fuzz target for a minute.
 chaos: redis build
 	WHI_CHAOS=long WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestChaos -timeout 30m -v ./test/
-	$(MAKE) fuzz FUZZTIME=1m FUZZPKGS=./module/...
+	$(MAKE) fuzz FUZZTIME=1m FUZZPKGS="./internal/... ./module/..."
 
 # Users add the module to their own Caddy with xcaddy; check that it builds.
 # The module is not on the proxy, so the local checkout stands in for a

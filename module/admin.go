@@ -15,7 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 func init() {

@@ -1,7 +1,15 @@
 // Package webhookingress is the Caddy glue of caddy-webhook-ingress: the
 // `webhook_ingress` app, the `webhook_verify` and `webhook_forward` handlers
 // and the admin API. It turns Caddy config into calls on the pure packages
-// verify, store and deliver.
+// under internal/ (verify, store, deliver), which import no Caddy.
+//
+// The folder is named module/ (what it is in this repository: the Caddy
+// module) while the package is named webhookingress (what it is to Caddy and
+// in its logs and stack traces); a package named "module" would say nothing
+// to someone reading an import list. Its import path is
+// github.com/webhook-ingress/caddy-webhook-ingress/module, and the
+// repository's root package imports it, so xcaddy's --with needs only the
+// repository path.
 package webhookingress
 
 import (
@@ -18,8 +26,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 func init() {

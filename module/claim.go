@@ -11,8 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 // A request's claim is one key in its route's scope, derived only from what

@@ -19,7 +19,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 func init() {

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 // stripCredentials removes from a verified request what authorizes by

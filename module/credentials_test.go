@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 // A credential repeated as a trailer of a chunked request is removed too:

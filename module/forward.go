@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 func init() {

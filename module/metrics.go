@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 // Collectors are package-level so counters survive reloads, as

@@ -11,8 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/deliver"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 const credDest = "http://hookuser:s3cr3tpass@127.0.0.1:9/x"

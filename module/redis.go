@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 // RedisConfig selects Redis as the store: one server (URL), a Cluster

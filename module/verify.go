@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 func init() {

@@ -13,7 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 // noStore is webhook_verify with no store in play (GitHub, dedupe off) in

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 // claimConfig has two Stripe routes with their own secrets (Stripe sends

@@ -29,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/verify"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
 const presetSecret = standardSecret // a whsec_ key is also a valid raw secret

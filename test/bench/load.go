@@ -48,7 +48,7 @@ func signRequests(sc scenario, prefix string, first, n int) ([]signedRequest, er
 }
 
 // signStandard is the Standard Webhooks signature, written out here so the
-// benchmark builds while module/verify is being changed: HMAC-SHA256 over
+// benchmark builds while internal/verify is being changed: HMAC-SHA256 over
 // "{id}.{timestamp}.{body}", sent as "v1,<base64>".
 func signStandard(key []byte, id, ts string, body []byte) string {
 	return signMAC(key, []byte(id+"."+ts+"."), body)

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/time/rate"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 func testDestination(url string) Destination {

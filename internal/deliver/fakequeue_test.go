@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 // fakeQueue is an in-memory store.Queue with the lease and retry semantics

@@ -13,7 +13,7 @@ const (
 	readmePath    = "../../README.md"
 	presetsBegin  = "<!-- presets:begin -->"
 	presetsEnd    = "<!-- presets:end -->"
-	presetsUpdate = "go test ./module/verify -run TestREADMEPresets -update"
+	presetsUpdate = "go test ./internal/verify -run TestREADMEPresets -update"
 )
 
 // TestREADMEPresets keeps the README's preset table generated: the text

@@ -105,7 +105,7 @@ const minute = time.Minute
 const (
 	proofSDK    = "SDK vector"
 	proofDocs   = "docs vector"
-	proofS14    = "independent vector (python3 hmac = openssl, in module/verify/vectors_tail_test.go)"
+	proofS14    = "independent vector (python3 hmac = openssl, in internal/verify/vectors_tail_test.go)"
 	proofPython = "independent vector (python3 hmac, constant in the test)"
 	proofGo     = "round trip: signed in the test with Go's crypto from the documented formula"
 	proofToken  = "token comparison (no signature to vector)"

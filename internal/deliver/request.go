@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/module/store"
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 // Headers that belong to one connection (RFC 9110 section 7.6.1), or that the
