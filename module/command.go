@@ -38,6 +38,9 @@ Subcommands:
 The admin subcommands talk to Caddy's admin endpoint (--admin, default
 localhost:2019); --json prints the API's JSON for scripts.`,
 		CobraFunc: func(cmd *cobra.Command) {
+			// Caddy's help ends with a link to its own command-line docs,
+			// which do not know these subcommands: cobra's plain template.
+			cmd.SetHelpTemplate((&cobra.Command{}).HelpTemplate())
 			cmd.AddCommand(signCommand(), sendCommand(), queuesCommand(), deadCommand(), redriveCommand())
 		},
 	})

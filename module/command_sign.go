@@ -17,13 +17,15 @@ import (
 // signFlags are the provider options a user may need to sign as a sender.
 func signFlags(c *cobra.Command) {
 	f := c.Flags()
-	f.String("provider", "", "provider preset (see the README's preset table)")
+	f.String("provider", "", "provider preset (see docs/presets.md)")
 	f.String("secret", "", "the secret the provider signs with (for livekit: the API secret)")
 	f.String("url", "", "the URL the request is posted to (Twilio, Square, Contentful and token presets sign or carry it)")
 	f.String("api-key", "", "livekit: the API key")
 	f.String("id", "", "event id for presets that send one in a header (default: a new UUID)")
-	f.StringArray("H", nil, "extra request header 'Name: value' (sent, and signed where the scheme signs headers); repeatable")
-	for _, name := range []string{"header", "query", "algorithm", "encoding", "prefix", "signed",
+	f.StringArrayP("header", "H", nil, "extra request header 'Name: value', as curl's (sent, and signed where the scheme signs headers); repeatable")
+	// --header is curl's, so the scheme's header subdirective is --scheme-header.
+	f.String("scheme-header", "", "generic hmac/token scheme: as the webhook_verify subdirective header")
+	for _, name := range []string{"query", "algorithm", "encoding", "prefix", "signed",
 		"timestamp-header", "timestamp-format", "id-header"} {
 		f.String(name, "", "generic hmac/token scheme: as the webhook_verify subdirective "+strings.ReplaceAll(name, "-", "_"))
 	}
@@ -42,7 +44,7 @@ func signedRequest(c *cobra.Command, url string) (http.Header, string, []byte, e
 		return nil, "", nil, fmt.Errorf("reading the body from stdin: %w", err)
 	}
 	header := http.Header{}
-	extra, _ := f.GetStringArray("H")
+	extra, _ := f.GetStringArray("header")
 	for _, h := range extra {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok {
@@ -54,7 +56,7 @@ func signedRequest(c *cobra.Command, url string) (http.Header, string, []byte, e
 		header.Set("Content-Type", "application/json")
 	}
 	opts := verify.Options{
-		KeyID: get("api-key"), Header: get("header"), Query: get("query"), Algorithm: get("algorithm"),
+		KeyID: get("api-key"), Header: get("scheme-header"), Query: get("query"), Algorithm: get("algorithm"),
 		Encoding: get("encoding"), Prefix: get("prefix"), Signed: get("signed"),
 		TimestampHeader: get("timestamp-header"), TimestampFormat: get("timestamp-format"), IDHeader: get("id-header"),
 	}
@@ -121,7 +123,16 @@ func sendCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "send --provider <p> --secret <s> <url> < body",
 		Short: "Signs the body on stdin as the provider would and POSTs it to <url>",
-		Args:  cobra.ExactArgs(1),
+		Long: `Signs the body read from stdin as the provider would, POSTs it to <url> and
+prints the status and answer; a status of 300 or more is an error (exit 1).
+-H/--header adds a request header, as with curl:
+
+  caddy webhook send --provider github --secret s3cr3t \
+    -H 'X-GitHub-Event: push' http://127.0.0.1:8080/github < event.json
+
+Presets whose senders sign with a private key (discord, sendgrid, sns,
+pubsub, rsa) cannot be signed here; use the provider's own tooling.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			header, url, body, err := signedRequest(c, args[0])
 			if err != nil {

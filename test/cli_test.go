@@ -54,6 +54,25 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("send with a wrong secret should fail with 401: %v\n%s", err, out)
 	}
 
+	// -H/--header adds a request header, as with curl; the help is this
+	// command's own, not a link to Caddy's generic docs.
+	out, err = runCaddy(t, `{"n":"cli-4"}`, "webhook", "send", "--provider", "standard", "--secret", standardSecret,
+		"-H", "X-Render-Job: 42", "--header", "X-Render-Farm: east", g.URL("/hooks"))
+	if err != nil || !strings.Contains(out, "202 Accepted") {
+		t.Fatalf("send -H: %v\n%s", err, out)
+	}
+	eventually(t, 10*time.Second, "the delivery with the -H headers", func() bool {
+		for _, r := range be.successes() {
+			if r.Path == "/events" && r.Header.Get("X-Render-Job") == "42" && r.Header.Get("X-Render-Farm") == "east" {
+				return true
+			}
+		}
+		return false
+	})
+	if out, _ := runCaddy(t, "", "webhook", "send", "--help"); !strings.Contains(out, "-H, --header") || strings.Contains(out, "caddyserver.com") {
+		t.Errorf("send --help:\n%s", out)
+	}
+
 	// queues, dead and redrive talk to the admin API (forwardConfig has five
 	// destinations).
 	eventually(t, 10*time.Second, "a dead letter", func() bool {
