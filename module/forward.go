@@ -148,7 +148,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	ev := store.Event{
 		ID:         vr.id,
 		Provider:   vr.provider,
-		Header:     senderHeaders(r.Header),
+		Header:     deliver.EndToEnd(r.Header),
 		Body:       vr.body,
 		ReceivedAt: time.Now(),
 	}
@@ -186,31 +186,6 @@ func (f *Forward) unavailable(w http.ResponseWriter, vr *verified, err error) er
 	w.Header().Set("Retry-After", retryAfterSeconds)
 	writeError(w, http.StatusServiceUnavailable, "store_unavailable")
 	return nil
-}
-
-// hopByHop headers describe one connection, not the webhook; the ones the
-// gateway sets itself are dropped too.
-var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Host": true, "Webhook-Id": true, "Webhook-Provider": true, "Webhook-Attempt": true,
-}
-
-// senderHeaders are h without hop-by-hop headers. The values are shared
-// with h: the event is encoded before the request ends.
-func senderHeaders(h http.Header) http.Header {
-	out := make(http.Header, len(h))
-	for name, v := range h {
-		if !hopByHop[name] {
-			out[name] = v
-		}
-	}
-	for _, c := range h.Values("Connection") {
-		for _, name := range strings.Split(c, ",") {
-			out.Del(strings.TrimSpace(name))
-		}
-	}
-	return out
 }
 
 // parseRate reads "<n>/s" or "<n>/m". The burst is one second's worth (at

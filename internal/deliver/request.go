@@ -12,18 +12,26 @@ import (
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
-// Headers that belong to one connection (RFC 9110 section 7.6.1), or that the
-// client sets itself, and so are never passed on.
+// hopByHop are the headers that describe one connection, not the webhook:
+// RFC 9110 section 7.6.1's and those net/http/httputil's ReverseProxy
+// drops (the obsolete Proxy-Connection and Keep-Alive among them), besides
+// those the client or the gateway sets itself. Every Proxy-* header and
+// every header that Connection names is dropped too.
 var hopByHop = map[string]bool{
-	"Connection":        true,
-	"Keep-Alive":        true,
-	"Te":                true,
-	"Trailer":           true,
-	"Transfer-Encoding": true,
-	"Upgrade":           true,
-	"Content-Length":    true,
-	"Host":              true,
-	// and every Proxy-* header
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+	"Content-Length":      true,
+	"Host":                true,
+	"Webhook-Id":          true,
+	"Webhook-Provider":    true,
+	"Webhook-Attempt":     true,
 }
 
 // newRequest builds attempt number dl.Attempts of dl: the original body and the
@@ -35,8 +43,8 @@ func (w *Worker) newRequest(ctx context.Context, dl store.Delivery) (*http.Reque
 	if err != nil {
 		return nil, err
 	}
-	h := req.Header
-	copyEndToEnd(h, dl.Header)
+	h := EndToEnd(dl.Header)
+	req.Header = h
 	for name, values := range w.d.Header {
 		h[textproto.CanonicalMIMEHeaderKey(name)] = values
 	}
@@ -53,24 +61,26 @@ func (w *Worker) newRequest(ctx context.Context, dl store.Delivery) (*http.Reque
 	return req, nil
 }
 
-// copyEndToEnd copies src to dst without hop-by-hop headers, including those
-// that src's Connection header names. Keys are canonicalized so that later
-// Set calls replace them whatever case the queue kept them in. Value slices
-// are shared: nothing downstream modifies them.
-func copyEndToEnd(dst, src http.Header) {
+// EndToEnd returns the headers of h that are passed on: all but hop-by-hop
+// ones, with canonical keys, so that later Set calls replace them whatever
+// case a queue kept them in. Value slices are shared with h: nothing
+// downstream modifies them.
+func EndToEnd(h http.Header) http.Header {
 	var connection []string
-	for name, values := range src {
+	for name, values := range h {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Connection" {
 			connection = values
 		}
 	}
-	for name, values := range src {
+	out := make(http.Header, len(h))
+	for name, values := range h {
 		name = textproto.CanonicalMIMEHeaderKey(name)
 		if hopByHop[name] || strings.HasPrefix(name, "Proxy-") || listed(connection, name) {
 			continue
 		}
-		dst[name] = values
+		out[name] = values
 	}
+	return out
 }
 
 // listed reports whether Connection header values name the header.

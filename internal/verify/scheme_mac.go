@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/stdwebhooks"
 )
 
 // macScheme verifies an HMAC (or, for kindHash, a plain hash that includes
@@ -150,8 +151,8 @@ func macKeyBytes(f keyFormat, secret string) ([]byte, error) {
 	if f == keyRaw {
 		return []byte(secret), nil
 	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil || len(key) == 0 {
+	key, err := stdwebhooks.DecodeSecret(secret)
+	if err != nil {
 		return nil, errors.New("`secret` must be whsec_ followed by base64, as the sender shows it")
 	}
 	return key, nil

@@ -19,6 +19,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/stdwebhooks"
 )
 
 // ErrSignUnsupported is wrapped by Sign's error for a provider whose
@@ -351,12 +353,9 @@ func (s *signer) jwtBody() error {
 // SignStandard returns the Standard Webhooks webhook-signature value
 // "v1,<base64>" for a whsec_ secret, a message id, a timestamp and a body.
 func SignStandard(secret, id string, ts time.Time, body []byte) (string, error) {
-	key, err := macKeyBytes(keyWhsec, secret)
+	s, err := stdwebhooks.NewSigner(secret)
 	if err != nil {
 		return "", err
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+	return s.Sign(id, ts, body), nil
 }
