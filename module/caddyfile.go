@@ -1,12 +1,12 @@
 package webhookingress
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -179,46 +179,29 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	line := d.Line()
-	stringOpts := map[string]*string{
-		"api_key": &v.APIKey, "url": &v.URL, "on_store_error": &v.OnStoreError,
-		"header": &v.Header, "query": &v.Query, "algorithm": &v.Algorithm, "encoding": &v.Encoding,
-		"prefix": &v.Prefix, "signed": &v.Signed, "timestamp_header": &v.TimestampHeader,
-		"timestamp_format": &v.TimestampFormat, "id_header": &v.IDHeader,
-		"sns_host": &v.SNSHost, "audience": &v.Audience, "email": &v.Email, "jwks_url": &v.JWKSURL,
-		"verify_token": &v.VerifyToken, "name": &v.Name, "scope": &v.Scope,
-	}
+	words, lists := v.plainOptions()
 	for d.NextBlock(0) {
 		name := d.Val()
-		if dst, ok := stringOpts[name]; ok {
+		if dst, ok := words[name]; ok {
 			if !d.AllArgs(dst) {
 				return d.ArgErr()
 			}
 			continue
 		}
+		if dst, ok := lists[name]; ok {
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			*dst = append(*dst, s)
+			continue
+		}
 		switch name {
-		case "secret":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			v.Secrets = append(v.Secrets, s)
-		case "topic_arn":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			v.TopicARNs = append(v.TopicARNs, s)
 		case "auto_confirm":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			v.AutoConfirm = true
-		case "public_key":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			v.PublicKeys = append(v.PublicKeys, s)
+			v.SNS.AutoConfirm = true
 		case "tolerance":
 			dur, err := durationArg(d)
 			if err != nil {
@@ -257,31 +240,29 @@ func (v *Verify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// checkStatic builds the verifier at adapt time when no secret is a
-// placeholder, so that a missing or malformed secret names its line.
-func (v *Verify) checkStatic() error {
-	values := append(append([]string{v.APIKey, v.Email, v.Audience}, v.Secrets...), v.PublicKeys...)
-	for _, s := range values {
+// errPlaceholder stands for a value known only at provision time.
+var errPlaceholder = errors.New("a placeholder")
+
+// checkStatic checks the options at adapt time, so that a mistake names its
+// line; the verifier is built too when no credential is a placeholder.
+func (o *VerifyOptions) checkStatic() error {
+	cfg, err := o.verifyConfig(func(s string) (string, error) {
 		if strings.Contains(s, "{") {
-			return nil
+			return "", errPlaceholder
+		}
+		return s, nil
+	})
+	var vf *verify.Verifier
+	switch {
+	case errors.Is(err, errPlaceholder): // built and checked once provisioned
+	case err != nil:
+		return err
+	default:
+		if vf, err = verify.New(o.Provider, cfg); err != nil {
+			return err
 		}
 	}
-	opts := verify.Options{
-		Secrets: v.Secrets, PublicKeys: v.PublicKeys, KeyID: v.APIKey,
-		TopicARNs: v.TopicARNs, SNSHost: v.SNSHost, Audience: v.Audience, Email: v.Email, JWKSURL: v.JWKSURL,
-		Header: v.Header, Query: v.Query, Algorithm: v.Algorithm, Encoding: v.Encoding,
-		Prefix: v.Prefix, Signed: v.Signed, TimestampHeader: v.TimestampHeader,
-		TimestampFormat: v.TimestampFormat, IDHeader: v.IDHeader,
-	}
-	if v.Tolerance != nil {
-		tol := time.Duration(*v.Tolerance)
-		opts.Tolerance = &tol
-	}
-	vf, err := verify.New(v.Provider, opts)
-	if err != nil {
-		return err
-	}
-	return v.checkClaimOptions(vf)
+	return o.check(vf)
 }
 
 func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {

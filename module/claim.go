@@ -94,17 +94,6 @@ func bodyDigest(res verify.Result, id string, body []byte) string {
 	return bodyHash(body)
 }
 
-// checkClaimOptions refuses dedupe and replay_ttl settings that vf's
-// signature cannot back; Validate and the Caddyfile parser share it.
-func (v *Verify) checkClaimOptions(vf *verify.Verifier) error {
-	if v.Dedupe != nil {
-		if err := checkDedupeSigned(*v.Dedupe, vf); err != nil {
-			return err
-		}
-	}
-	return checkReplayTTL(time.Duration(v.ReplayTTL), vf)
-}
-
 // checkDedupeSigned refuses a dedup key the proof does not vouch for: a
 // captured request resent with another value there would pass as new.
 func checkDedupeSigned(d Dedupe, vf *verify.Verifier) error {

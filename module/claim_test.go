@@ -31,7 +31,7 @@ func claimOf(t *testing.T, provider string, dedupe Dedupe, header http.Header, b
 	if dedupe.Window == 0 {
 		dedupe.Window = caddy.Duration(defaultDedupWindow)
 	}
-	v := &Verify{Provider: provider, Scope: "test", verifier: vf, dedupe: dedupe, replayTTL: 2 * vf.Tolerance()}
+	v := &Verify{VerifyOptions: VerifyOptions{Provider: provider, Scope: "test"}, verifier: vf, dedupe: dedupe, replayTTL: 2 * vf.Tolerance()}
 	if v.replayTTL == 0 {
 		v.replayTTL = defaultDedupWindow
 	}

@@ -23,12 +23,18 @@ func signFlags(c *cobra.Command) {
 	f.String("api-key", "", "livekit: the API key")
 	f.String("id", "", "event id for presets that send one in a header (default: a new UUID)")
 	f.StringArrayP("header", "H", nil, "extra request header 'Name: value', as curl's (sent, and signed where the scheme signs headers); repeatable")
-	// --header is curl's, so the scheme's header subdirective is --scheme-header.
-	f.String("scheme-header", "", "generic hmac/token scheme: as the webhook_verify subdirective header")
-	for _, name := range []string{"query", "algorithm", "encoding", "prefix", "signed",
-		"timestamp-header", "timestamp-format", "id-header"} {
-		f.String(name, "", "generic hmac/token scheme: as the webhook_verify subdirective "+strings.ReplaceAll(name, "-", "_"))
+	for name := range new(SchemeOptions).words() {
+		f.String(schemeFlag(name), "", "generic hmac/token scheme: as the webhook_verify subdirective "+name)
 	}
+}
+
+// schemeFlag is the flag of a scheme subdirective: its name with dashes;
+// --header is curl's, so the scheme's header is --scheme-header.
+func schemeFlag(subdirective string) string {
+	if subdirective == "header" {
+		return "scheme-header"
+	}
+	return strings.ReplaceAll(subdirective, "_", "-")
 }
 
 // signedRequest signs the body on stdin as the provider would.
@@ -55,14 +61,14 @@ func signedRequest(c *cobra.Command, url string) (http.Header, string, []byte, e
 	if header.Get("Content-Type") == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		header.Set("Content-Type", "application/json")
 	}
-	opts := verify.Options{
-		KeyID: get("api-key"), Header: get("scheme-header"), Query: get("query"), Algorithm: get("algorithm"),
-		Encoding: get("encoding"), Prefix: get("prefix"), Signed: get("signed"),
-		TimestampHeader: get("timestamp-header"), TimestampFormat: get("timestamp-format"), IDHeader: get("id-header"),
+	o := VerifyOptions{Provider: provider, APIKey: get("api-key")}
+	for name, dst := range o.Scheme.words() {
+		*dst = get(schemeFlag(name))
 	}
 	if s := get("secret"); s != "" {
-		opts.Secrets = []string{s}
+		o.Secrets = []string{s}
 	}
+	opts, _ := o.verifyConfig(asWritten) // asWritten never fails
 	if url == "" {
 		url = get("url")
 	}

@@ -28,18 +28,35 @@ func init() {
 // 202 once the verified webhook is durably queued for every destination; the
 // app's workers deliver it in the background.
 type Forward struct {
-	Destinations []string       `json:"destinations"`
-	Timeout      caddy.Duration `json:"timeout,omitempty"`
-	MaxAttempts  int            `json:"max_attempts,omitempty"`
-	MaxAge       caddy.Duration `json:"max_age,omitempty"`
-	BackoffMin   caddy.Duration `json:"backoff_min,omitempty"`
-	BackoffMax   caddy.Duration `json:"backoff_max,omitempty"`
-	Concurrency  int            `json:"concurrency,omitempty"`
-	// Rate is "<n>/s" or "<n>/m"; empty means unlimited.
-	Rate   string      `json:"rate,omitempty"`
+	// Destinations are the internal URLs (http or https) each event is
+	// delivered to; every one gets its own queue, retries and dead letters.
+	// Handlers naming the same URL share them.
+	Destinations []string `json:"destinations"`
+	// Timeout bounds one delivery attempt. Default: 15s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxAttempts is how many deliveries are tried before the event
+	// becomes a dead letter. Default: 12.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// MaxAge is how long after its arrival an event is still delivered;
+	// an older one becomes a dead letter. Default: 24h.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// BackoffMin and BackoffMax bound the wait before a retry: random up
+	// to BackoffMin doubled for each attempt so far, at most BackoffMax
+	// (a destination's Retry-After is honoured). Defaults: 1s and 10m.
+	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
+	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+	// Concurrency is how many deliveries to a destination may be in
+	// flight at once. Default: 8.
+	Concurrency int `json:"concurrency,omitempty"`
+	// Rate is "<n>/s" or "<n>/m": the most deliveries a destination gets
+	// in a second or a minute. Default: unlimited.
+	Rate string `json:"rate,omitempty"`
+	// Header is set on every delivery, over a sender's header of the same
+	// name; values may be placeholders such as {env.X}.
 	Header http.Header `json:"header,omitempty"`
 	// SignStandard is a Standard Webhooks secret (whsec_...) to re-sign
-	// deliveries with; it may be an {env.X} placeholder.
+	// deliveries with, so that the internal service checks one signature
+	// whatever the provider; it may be an {env.X} placeholder.
 	SignStandard string `json:"sign_standard,omitempty"`
 
 	app    *App
@@ -116,8 +133,8 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 }
 
 func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	vr := verifiedFrom(r)
-	if vr == nil {
+	h := handoffFrom(r)
+	if h == nil {
 		// No webhook_verify in front: queue the body as it came.
 		if r.Method != http.MethodPost {
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed")
@@ -131,39 +148,38 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		if err != nil {
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
-		vr = &verified{id: bodyHash(body), body: body}
+		h = &handoff{id: bodyHash(body), body: body}
 	}
-	// The store that took verify's claim finishes it; else the app's.
-	st := vr.store
+	// The store of verify's claim finishes it; else the app's.
+	st := h.store
 	if st == nil {
 		var err error
 		if st, err = f.app.Store(); err != nil {
-			return f.unavailable(w, vr, err)
+			return f.unavailable(w, h, err)
 		}
 	}
 	var claim store.Claim
-	if vr.claim != nil {
-		claim = *vr.claim
+	if h.claim != nil {
+		claim = *h.claim
 	}
 	ev := store.Event{
-		ID:         vr.id,
-		Provider:   vr.provider,
+		ID:         h.id,
+		Provider:   h.provider,
 		Header:     deliver.EndToEnd(r.Header),
-		Body:       vr.body,
+		Body:       h.body,
 		ReceivedAt: time.Now(),
 	}
 	// The sender may hang up; the event must still be queued whole or not at all.
 	ctx := context.WithoutCancel(r.Context())
 	start := time.Now()
-	if vr.handoff != nil {
-		// webhook_verify left its claim to this call: a refused or failed
-		// claim took nothing and is answered as verify answers it. The
-		// store bounds the call itself (ClaimEnqueuer).
+	// The claim's part of the hand-off (see handoff).
+	if h.takeover != nil {
+		// The store bounds the call itself (ClaimEnqueuer).
 		outcome, err := st.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, f.Destinations, ev)
 		observeStore("enqueue", start)
 		if err != nil || outcome != store.Claimed {
-			vr.refused = true
-			return vr.handoff.refuse(w, r, vr.id, outcome, err)
+			h.refused = true
+			return h.takeover.refuse(w, r, h.id, outcome, err)
 		}
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -171,18 +187,18 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		err := st.Enqueue(ctx, claim, f.Destinations, ev)
 		observeStore("enqueue", start)
 		if err != nil {
-			return f.unavailable(w, vr, err)
+			return f.unavailable(w, h, err)
 		}
 	}
-	vr.committed = vr.claim != nil
+	h.committed = h.claim != nil
 	f.app.notify(f.Destinations)
-	writeStatus(w, http.StatusAccepted, vr.id, "accepted")
+	writeStatus(w, http.StatusAccepted, h.id, "accepted")
 	return nil
 }
 
-func (f *Forward) unavailable(w http.ResponseWriter, vr *verified, err error) error {
+func (f *Forward) unavailable(w http.ResponseWriter, h *handoff, err error) error {
 	f.logger.Error("webhook not queued: store unavailable",
-		zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(err))
+		zap.String("provider", h.provider), zap.String("id", h.id), zap.Error(err))
 	w.Header().Set("Retry-After", retryAfterSeconds)
 	writeError(w, http.StatusServiceUnavailable, "store_unavailable")
 	return nil

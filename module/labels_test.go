@@ -17,7 +17,7 @@ import (
 // The route label comes from the configuration: the handler's name, else
 // the matchers that lead to it. What the client sends changes nothing.
 func TestRouteLabelFromConfig(t *testing.T) {
-	v := &Verify{Provider: "standard"}
+	v := &Verify{VerifyOptions: VerifyOptions{Provider: "standard"}}
 	host := caddyhttp.MatchHost{"hooks.example.com"}
 	mux, other := caddyhttp.MatchPath{"/mux"}, caddyhttp.MatchPath{"/other"}
 	srv := &caddyhttp.Server{Routes: caddyhttp.RouteList{
@@ -51,7 +51,7 @@ func TestRouteLabelFromConfig(t *testing.T) {
 		t.Errorf("requests under the configured route: %v, want 200", got)
 	}
 
-	named := &Verify{Provider: "standard", Name: "mux-assets"}
+	named := &Verify{VerifyOptions: VerifyOptions{Provider: "standard", Name: "mux-assets"}}
 	named.count(request("evil.example", "/x"), "passed")
 	if got := requests(requestsTotal.WithLabelValues("mux-assets", "standard", "passed")); got != 1 {
 		t.Errorf("named handler: %v requests under its name, want 1", got)

@@ -55,7 +55,7 @@ func TestReplayTTLShorterThanTwiceTolerance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := Verify{Provider: "stripe", ReplayTTL: caddy.Duration(tt.ttl), verifier: vf, dedupe: Dedupe{Mode: "id"}}
+		v := Verify{VerifyOptions: VerifyOptions{Provider: "stripe", ReplayTTL: caddy.Duration(tt.ttl)}, verifier: vf, dedupe: Dedupe{Mode: "id"}}
 		err = v.Validate()
 		if tt.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("replay_ttl %v: Validate = %v, want ok=%v mentioning %q", tt.ttl, err, tt.ok, tt.want)

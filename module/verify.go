@@ -1,7 +1,6 @@
 package webhookingress
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,65 +39,7 @@ const (
 // rejects replays and duplicates, and passes the request on with its body
 // restored byte for byte.
 type Verify struct {
-	// Provider is a preset name (see `verify.Providers`) or hmac/token/basic.
-	Provider string `json:"provider"`
-	// Name is this handler's `route` label in metrics; default: the host
-	// and path matchers configured for its route.
-	Name       string   `json:"name,omitempty"`
-	Secrets    []string `json:"secrets,omitempty"`
-	PublicKeys []string `json:"public_keys,omitempty"`
-	// APIKey is the key id of presets keyed by two values (LiveKit's API
-	// key, checked against the token's issuer).
-	APIKey string `json:"api_key,omitempty"`
-	// Tolerance is the timestamp window; nil means the provider's own.
-	Tolerance *caddy.Duration `json:"tolerance,omitempty"`
-	// MaxBody in bytes; default 10MB.
-	MaxBody int64 `json:"max_body,omitempty"`
-	// Dedupe selects the dedup key; default `id` where the provider signs
-	// an event id, else `body` (the signed content). Every key comes from
-	// bytes the signature covers: `id` on a preset whose id is unsigned
-	// keys by the signed content, and `header`/`json` are refused where
-	// the signature does not cover them.
-	Dedupe *Dedupe `json:"dedupe,omitempty"`
-	// Scope is the claim namespace: routes share replay and dedup state
-	// only when they name the same scope. Default: one per route (the
-	// provider and every matcher on the way to the handler), stable across
-	// reloads, restarts and secret rotation, and the same on instances
-	// configured alike (whatever port they listen on). Name one to share it on
-	// purpose, or to keep it across a change of the route's matchers.
-	Scope string `json:"scope,omitempty"`
-	// ReplayTTL is how long nonces are kept; default twice the tolerance.
-	ReplayTTL caddy.Duration `json:"replay_ttl,omitempty"`
-	// URL is the public URL the sender signed (Twilio, Square) when TLS ends
-	// before Caddy.
-	URL string `json:"url,omitempty"`
-	// OnStoreError is reject (default: 503) or allow (pass on unchecked).
-	OnStoreError string `json:"on_store_error,omitempty"`
-
-	// AWS SNS: the topics accepted (empty: any), the host pattern that
-	// SigningCertURL and SubscribeURL must match, and whether to confirm
-	// subscriptions by fetching SubscribeURL.
-	TopicARNs   []string `json:"topic_arns,omitempty"`
-	SNSHost     string   `json:"sns_host,omitempty"`
-	AutoConfirm bool     `json:"auto_confirm,omitempty"`
-	// Google Pub/Sub push: the token's audience (default: the request
-	// URL), the subscription's service account, and the JWKS URL.
-	Audience string `json:"audience,omitempty"`
-	Email    string `json:"email,omitempty"`
-	JWKSURL  string `json:"jwks_url,omitempty"`
-	// VerifyToken answers Facebook/Meta's subscription handshake.
-	VerifyToken string `json:"verify_token,omitempty"`
-
-	// The generic `hmac` and `token` schemes.
-	Header          string `json:"header,omitempty"`
-	Query           string `json:"query,omitempty"`
-	Algorithm       string `json:"algorithm,omitempty"`
-	Encoding        string `json:"encoding,omitempty"`
-	Prefix          string `json:"prefix,omitempty"`
-	Signed          string `json:"signed,omitempty"`
-	TimestampHeader string `json:"timestamp_header,omitempty"`
-	TimestampFormat string `json:"timestamp_format,omitempty"`
-	IDHeader        string `json:"id_header,omitempty"`
+	VerifyOptions
 
 	verifier    *verify.Verifier
 	verifyToken string
@@ -113,18 +53,8 @@ type Verify struct {
 	// requests and verifyTime cache this handler's metric children.
 	requests   labelCache[prometheus.Counter]
 	verifyTime labelCache[prometheus.Observer]
-	// nextForward reports, once provisioning is over, whether
-	// webhook_forward follows in its route.
-	nextForward func() bool
-}
-
-// Dedupe is the `dedupe` subdirective.
-type Dedupe struct {
-	// Mode is id, body, header, json or off.
-	Mode string `json:"mode"`
-	// Arg is the header name or JSON path.
-	Arg    string         `json:"arg,omitempty"`
-	Window caddy.Duration `json:"window,omitempty"`
+	// forward tells whether webhook_forward follows in the route.
+	forward forwardNext
 }
 
 // CaddyModule returns the Caddy module information.
@@ -140,62 +70,25 @@ func (*Verify) CaddyModule() caddy.ModuleInfo {
 func (v *Verify) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
 	v.ctx = ctx
-	var parent caddy.Module // the module whose routes hold this handler
-	if mods := ctx.Modules(); len(mods) >= 2 {
-		parent = mods[len(mods)-2]
-	}
-	v.nextForward = sync.OnceValue(func() bool { return forwardFollows(parent, v) })
 	if err := registerMetrics(ctx); err != nil {
 		return err
 	}
 	repl := caddy.NewReplacer()
-	resolve := func(in []string) ([]string, error) {
-		out := make([]string, 0, len(in))
-		for _, s := range in {
-			r, err := repl.ReplaceOrErr(s, true, true)
-			if err != nil {
-				return nil, fmt.Errorf("resolving a secret or key: %w", err)
-			}
-			out = append(out, strings.TrimSpace(r))
+	resolve := func(s string) (string, error) {
+		r, err := repl.ReplaceOrErr(s, true, true)
+		if err != nil {
+			return "", fmt.Errorf("resolving a secret or key: %w", err)
 		}
-		return out, nil
+		return strings.TrimSpace(r), nil
 	}
-	secrets, err := resolve(v.Secrets)
+	cfg, err := v.verifyConfig(resolve)
 	if err != nil {
-		return err
+		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
 	}
-	keys, err := resolve(v.PublicKeys)
-	if err != nil {
-		return err
+	if v.verifyToken, err = resolve(v.Facebook.VerifyToken); err != nil {
+		return fmt.Errorf("webhook_verify %s: verify_token: %w", v.Provider, err)
 	}
-	opts := verify.Options{
-		Secrets:         secrets,
-		PublicKeys:      keys,
-		KeyID:           repl.ReplaceAll(v.APIKey, ""),
-		Header:          v.Header,
-		Query:           v.Query,
-		Algorithm:       v.Algorithm,
-		Encoding:        v.Encoding,
-		Prefix:          v.Prefix,
-		Signed:          v.Signed,
-		TimestampHeader: v.TimestampHeader,
-		TimestampFormat: v.TimestampFormat,
-		IDHeader:        v.IDHeader,
-		TopicARNs:       v.TopicARNs,
-		SNSHost:         v.SNSHost,
-		Audience:        repl.ReplaceAll(v.Audience, ""),
-		Email:           repl.ReplaceAll(v.Email, ""),
-		JWKSURL:         v.JWKSURL,
-	}
-	v.verifyToken = repl.ReplaceAll(v.VerifyToken, "")
-	if v.AutoConfirm && v.Provider != "sns" {
-		return fmt.Errorf("webhook_verify %s: auto_confirm applies to provider sns only", v.Provider)
-	}
-	if v.Tolerance != nil {
-		tol := time.Duration(*v.Tolerance)
-		opts.Tolerance = &tol
-	}
-	v.verifier, err = verify.New(v.Provider, opts)
+	v.verifier, err = verify.New(v.Provider, cfg)
 	if err != nil {
 		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
 	}
@@ -230,75 +123,12 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the options that Provision does not.
+// Validate checks the options against the verifier Provision built.
 func (v *Verify) Validate() error {
-	switch v.OnStoreError {
-	case "", "reject", "allow":
-	default:
-		return fmt.Errorf("webhook_verify: on_store_error must be reject or allow, not %q", v.OnStoreError)
-	}
-	if err := v.dedupe.check(); err != nil {
-		return fmt.Errorf("webhook_verify: %w", err)
-	}
-	if err := v.checkClaimOptions(v.verifier); err != nil {
+	if err := v.check(v.verifier); err != nil {
 		return fmt.Errorf("webhook_verify %s: %w", v.Provider, err)
 	}
 	return nil
-}
-
-// checkReplayTTL refuses nonces that die before their request does: a
-// timestamp up to the tolerance ahead stays acceptable for twice the
-// tolerance, and a replay after its nonce expired would pass. The Caddyfile
-// parser and Validate share it.
-func checkReplayTTL(ttl time.Duration, vf *verify.Verifier) error {
-	tolerance := vf.Tolerance()
-	if ttl == 0 || !vf.SignsTimestamp() || ttl >= 2*tolerance {
-		return nil
-	}
-	return fmt.Errorf("replay_ttl %v is shorter than twice the tolerance (%v), so a replay after %v would be accepted: set replay_ttl to %v or more, or remove it (the default is twice the tolerance)",
-		ttl, tolerance, ttl, 2*tolerance)
-}
-
-// check says what is wrong with a dedupe setting; the Caddyfile parser and
-// Validate (for JSON configs) share it.
-func (d Dedupe) check() error {
-	switch d.Mode {
-	case "id", "body", "off":
-		return nil
-	case "header", "json":
-		if d.Arg == "" {
-			return fmt.Errorf("dedupe %s needs a %s", d.Mode, map[string]string{"header": "header name", "json": "JSON path"}[d.Mode])
-		}
-		return nil
-	}
-	return fmt.Errorf("dedupe must be id, body, header <name>, json <path> or off, not %q", d.Mode)
-}
-
-// verified is what webhook_verify hands to webhook_forward through the
-// request context: the body it read and the claim that the enqueue commits.
-type verified struct {
-	id       string
-	provider string
-	body     []byte
-	claim    *store.Claim // nil when nothing was claimed
-	// store took the claim; it finishes it even if the app stops meanwhile
-	// (a reload), since the next config shares the same store.
-	store store.Store
-	// handoff, when set, is the webhook_verify that left its claim to the
-	// webhook_forward right after it: claim, enqueue and commit are one
-	// call of store (a ClaimEnqueuer), and forward answers a refused claim
-	// as verify would.
-	handoff *Verify
-	// committed is set by webhook_forward when the enqueue committed claim;
-	// refused when it answered a refused handed-off claim.
-	committed, refused bool
-}
-
-type verifiedKey struct{}
-
-func verifiedFrom(r *http.Request) *verified {
-	vr, _ := r.Context().Value(verifiedKey{}).(*verified)
-	return vr
 }
 
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -349,7 +179,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if id == "" {
 		id = bodyHash(body)
 	}
-	vr := &verified{id: id, provider: v.Provider, body: body}
+	h := &handoff{id: id, provider: v.Provider, body: body}
 
 	claim, err := v.claimFor(r, res, id, body)
 	if err != nil {
@@ -357,9 +187,9 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	if claim != nil {
 		st, err := v.app.Store()
-		if err == nil && v.handsOff(st) {
-			vr.claim, vr.store, vr.handoff = claim, st, v
-			return v.passOn(w, r, next, vr)
+		if err == nil && v.handsOff(r, st) {
+			h.claim, h.store, h.takeover = claim, st, v
+			return v.passOn(w, r, next, h)
 		}
 		var outcome store.Outcome
 		if err == nil {
@@ -368,27 +198,15 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if err != nil && v.OnStoreError == "allow" {
 			v.logger.Warn("store unavailable; request passed on without replay and dedup checks",
 				zap.String("provider", v.Provider), zap.String("id", id), zap.Error(err))
-			return v.passOn(w, r, next, vr)
+			return v.passOn(w, r, next, h)
 		}
 		if err != nil || outcome != store.Claimed {
 			return v.refuse(w, r, id, outcome, err)
 		}
-		vr.claim, vr.store = claim, st
+		h.claim, h.store = claim, st
 	}
 
-	return v.passOn(w, r, next, vr)
-}
-
-// handsOff reports whether the claim is left to the webhook_forward that
-// follows, when st can claim and enqueue in one call: one round trip
-// instead of two. With on_store_error allow verify keeps the claim, so
-// that a store error still passes the request on.
-func (v *Verify) handsOff(st store.Store) bool {
-	if v.OnStoreError == "allow" || !v.nextForward() {
-		return false
-	}
-	_, ok := st.(store.ClaimEnqueuer)
-	return ok
+	return v.passOn(w, r, next, h)
 }
 
 // refuse answers a claim that failed (err) or was refused (outcome).
@@ -410,117 +228,6 @@ func (v *Verify) refuse(w http.ResponseWriter, r *http.Request, id string, outco
 	return fmt.Errorf("unexpected claim outcome %v", outcome)
 }
 
-// forwardFollows reports whether h is followed, in its route, by a
-// webhook_forward: Caddy runs a route's handlers one after the other, so
-// that one is next for every request. Handlers elsewhere (the end of a
-// route, where matchers pick what comes next, or routes of other modules)
-// report false and keep the claim.
-func forwardFollows(parent caddy.Module, h caddyhttp.MiddlewareHandler) bool {
-	var lists []caddyhttp.RouteList
-	switch p := parent.(type) {
-	case *caddyhttp.Subroute:
-		lists = append(lists, p.Routes)
-		if p.Errors != nil {
-			lists = append(lists, p.Errors.Routes)
-		}
-	case *caddyhttp.App:
-		for _, srv := range p.Servers {
-			lists = append(lists, srv.Routes)
-			if srv.Errors != nil {
-				lists = append(lists, srv.Errors.Routes)
-			}
-			for _, route := range srv.NamedRoutes {
-				lists = append(lists, caddyhttp.RouteList{*route})
-			}
-		}
-	}
-	for _, routes := range lists {
-		for _, route := range routes {
-			for i, handler := range route.Handlers {
-				if handler == h && i+1 < len(route.Handlers) {
-					_, ok := route.Handlers[i+1].(*Forward)
-					return ok
-				}
-			}
-		}
-	}
-	return false
-}
-
-// passOn hands the request to the next handler and commits the claim when it
-// answers 2xx, releasing it otherwise (also on panic) so a retry goes through.
-func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, vr *verified) (err error) {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set("http.webhook.id", vr.id)
-		repl.Set("http.webhook.provider", vr.provider)
-	}
-	stripCredentials(r, v.verifier)
-	r.Header.Set("Webhook-Id", vr.id)
-	r.Header.Set("Webhook-Provider", vr.provider)
-	r.Body = io.NopCloser(bytes.NewReader(vr.body))
-	r.ContentLength = int64(len(vr.body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(vr.body)), nil }
-	r = r.WithContext(context.WithValue(r.Context(), verifiedKey{}, vr))
-
-	defer func() {
-		switch {
-		case vr.refused: // counted by the answer
-		case vr.committed:
-			v.count(r, "accepted")
-		default:
-			v.count(r, "passed")
-		}
-	}()
-	// A handed-off claim is taken, queued and committed by webhook_forward
-	// in one step: nothing is left to commit or release here.
-	if vr.claim == nil || vr.handoff != nil {
-		return next.ServeHTTP(w, r)
-	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	succeeded := false
-	defer func() {
-		if vr.committed {
-			return
-		}
-		if succeeded {
-			// The answer need not wait for the commit: until it lands, a
-			// duplicate sees the claim and is told the event is in progress.
-			v.app.background(func() { v.finishClaim(vr, true) })
-			return
-		}
-		// Released before answering, so that the sender's retry goes through.
-		v.finishClaim(vr, false)
-	}()
-	err = next.ServeHTTP(rec, r)
-	status := rec.Status()
-	if status == 0 && err == nil {
-		status = http.StatusOK
-	}
-	succeeded = err == nil && status >= 200 && status < 300
-	return err
-}
-
-// finishClaim commits or releases a claim. The request context ends with the
-// response; the store call must not.
-func (v *Verify) finishClaim(vr *verified, commit bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var err error
-	start := time.Now()
-	if commit {
-		err = vr.store.Commit(ctx, *vr.claim)
-		observeStore("commit", start)
-	} else {
-		err = vr.store.Release(ctx, *vr.claim)
-		observeStore("release", start)
-	}
-	if err != nil {
-		v.logger.Error("store: finishing claim", zap.Bool("commit", commit),
-			zap.String("provider", vr.provider), zap.String("id", vr.id), zap.Error(err))
-	}
-}
-
 // answerHandshake sends a provider's handshake answer. An SNS subscription
 // is confirmed by fetching its SubscribeURL when auto_confirm is on, else
 // logged with the URL to visit.
@@ -531,7 +238,7 @@ func (v *Verify) answerHandshake(w http.ResponseWriter, r *http.Request, ans *ve
 		fields = append(fields, zap.String("note", ans.Note))
 	}
 	switch {
-	case ans.ConfirmURL != "" && v.AutoConfirm:
+	case ans.ConfirmURL != "" && v.SNS.AutoConfirm:
 		go v.confirmSubscription(ans.ConfirmURL)
 		v.logger.Info("handshake answered; confirming the subscription", fields...)
 	case ans.ConfirmURL != "":
@@ -676,7 +383,6 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 // double it as their bytes arrive.
 const bodyChunk = 4 << 10
 
-// writeError answers with the documented JSON error.
 // tooLarge reports whether a body read stopped at the size limit.
 func tooLarge(err error) bool {
 	if err == nil {
@@ -686,6 +392,7 @@ func tooLarge(err error) bool {
 	return errors.As(err, &tooLarge)
 }
 
+// writeError answers with the documented JSON error.
 func writeError(w http.ResponseWriter, status int, reason string) {
 	writeJSON(w, status, `{"error":`+jsonString(reason)+"}\n")
 }

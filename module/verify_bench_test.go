@@ -40,8 +40,8 @@ func newNoStore(tb testing.TB) *noStore {
 		tb.Fatal(err)
 	}
 	return &noStore{
-		v: &Verify{Provider: "github", Name: "bench", MaxBody: defaultMaxBody, verifier: vf,
-			dedupe: Dedupe{Mode: "off"}, logger: zap.NewNop(), nextForward: func() bool { return false }},
+		v: &Verify{VerifyOptions: VerifyOptions{Provider: "github", Name: "bench", MaxBody: defaultMaxBody}, verifier: vf,
+			dedupe: Dedupe{Mode: "off"}, logger: zap.NewNop()},
 		next: caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			_, err := io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusOK)

@@ -1,0 +1,177 @@
+package webhookingress
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
+)
+
+// The hand-off from webhook_verify to the handler after it.
+//
+// webhook_verify reads the body once, verifies it and, where replay or
+// dedup applies, builds the request's claim. It passes the request on
+// (passOn) with the body restored and a *handoff in the request context,
+// which the next handler finds with handoffFrom. The claim then takes one
+// of two paths, decided by verify before it passes the request on:
+//
+//   - verify takes the claim (store.Claim) and finishes it when the next
+//     handler returns: it commits it, after the answer, when the handler
+//     answered 2xx without an error; it releases it, before the answer so
+//     that the sender's retry goes through, on any other status, on an
+//     error and on a panic. A webhook_forward in that chain enqueues with
+//     the claim, which commits it in the same store call, and sets
+//     committed: verify then leaves it.
+//   - verify leaves the claim to webhook_forward (takeover is set) when
+//     webhook_forward is the next handler of its route (forwardNext), the
+//     store takes a claim and enqueues in one call (store.ClaimEnqueuer)
+//     and on_store_error is reject: one round trip instead of two.
+//     webhook_forward takes, enqueues and commits in that one call and
+//     sets committed; a claim refused or failed took nothing, and forward
+//     answers it as verify would (takeover.refuse) and sets refused.
+//     Nothing is left for verify to finish.
+//
+// Only webhook_forward writes to a hand-off, in the request's goroutine
+// and before verify's passOn returns; verify then reads committed and
+// refused to count the request's outcome.
+type handoff struct {
+	id       string // the Webhook-Id
+	provider string
+	body     []byte
+	claim    *store.Claim // nil when nothing is claimed
+	// store is the store of the claim; it finishes it even if the app
+	// stops meanwhile (a reload), since the next config shares it.
+	store store.Store
+	// takeover is the webhook_verify that left its claim to the
+	// webhook_forward after it; nil when verify took it (or none applies).
+	takeover *Verify
+	// committed: webhook_forward's enqueue committed the claim. refused:
+	// webhook_forward answered a refused or failed takeover.
+	committed, refused bool
+}
+
+type handoffKey struct{}
+
+func handoffFrom(r *http.Request) *handoff {
+	h, _ := r.Context().Value(handoffKey{}).(*handoff)
+	return h
+}
+
+// handsOff reports whether the claim is left to the webhook_forward that
+// follows. With on_store_error allow verify keeps the claim, so that a
+// store error still passes the request on.
+func (v *Verify) handsOff(r *http.Request, st store.Store) bool {
+	if v.OnStoreError == "allow" || !v.forward.get(r, v) {
+		return false
+	}
+	_, ok := st.(store.ClaimEnqueuer)
+	return ok
+}
+
+// passOn hands the request to the next handler with h, and finishes a claim
+// verify took as the hand-off's contract says.
+func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, h *handoff) (err error) {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set("http.webhook.id", h.id)
+		repl.Set("http.webhook.provider", h.provider)
+	}
+	stripCredentials(r, v.verifier)
+	r.Header.Set("Webhook-Id", h.id)
+	r.Header.Set("Webhook-Provider", h.provider)
+	r.Body = io.NopCloser(bytes.NewReader(h.body))
+	r.ContentLength = int64(len(h.body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(h.body)), nil }
+	r = r.WithContext(context.WithValue(r.Context(), handoffKey{}, h))
+
+	defer func() {
+		switch {
+		case h.refused: // counted by the answer
+		case h.committed:
+			v.count(r, "accepted")
+		default:
+			v.count(r, "passed")
+		}
+	}()
+	if h.claim == nil || h.takeover != nil {
+		return next.ServeHTTP(w, r)
+	}
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	succeeded := false
+	defer func() {
+		if h.committed {
+			return
+		}
+		if succeeded {
+			// The answer need not wait for the commit: until it lands, a
+			// duplicate sees the claim and is told the event is in progress.
+			v.app.background(func() { v.finishClaim(h, true) })
+			return
+		}
+		v.finishClaim(h, false)
+	}()
+	err = next.ServeHTTP(rec, r)
+	status := rec.Status()
+	if status == 0 && err == nil {
+		status = http.StatusOK
+	}
+	succeeded = err == nil && status >= 200 && status < 300
+	return err
+}
+
+// finishClaim commits or releases a claim. The request context ends with the
+// response; the store call must not.
+func (v *Verify) finishClaim(h *handoff, commit bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	start := time.Now()
+	if commit {
+		err = h.store.Commit(ctx, *h.claim)
+		observeStore("commit", start)
+	} else {
+		err = h.store.Release(ctx, *h.claim)
+		observeStore("release", start)
+	}
+	if err != nil {
+		v.logger.Error("store: finishing claim", zap.Bool("commit", commit),
+			zap.String("provider", h.provider), zap.String("id", h.id), zap.Error(err))
+	}
+}
+
+// forwardNext tells whether a webhook_verify is followed, in its route, by
+// a webhook_forward: Caddy runs a route's handlers one after the other, so
+// that one is next for every request. A handler at the end of its route,
+// where matchers pick what comes next, keeps its claim. It is worked out on
+// the first request, when the handler is in its server's routes.
+type forwardNext struct {
+	once  sync.Once
+	value bool
+}
+
+func (fn *forwardNext) get(r *http.Request, v *Verify) bool {
+	fn.once.Do(func() {
+		srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+		if srv == nil {
+			return
+		}
+		chain := routesTo(srv, v)
+		if len(chain) == 0 {
+			return
+		}
+		handlers := chain[len(chain)-1].Handlers
+		if i := slices.Index(handlers, caddyhttp.MiddlewareHandler(v)); i >= 0 && i+1 < len(handlers) {
+			_, fn.value = handlers[i+1].(*Forward)
+		}
+	})
+	return fn.value
+}
