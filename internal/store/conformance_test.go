@@ -118,7 +118,7 @@ func mustClaim(t *testing.T, s Store, c Claim, want Outcome) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

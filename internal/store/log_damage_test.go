@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -180,23 +181,17 @@ func TestLogDamagedHeader(t *testing.T) {
 	}
 }
 
-// TestLogSegmentFormat: a segment of another format version, or of the
-// headerless development format before version 1, stops the open with an
-// error that names the file, its format and what this build reads.
+// TestLogSegmentFormat: a segment of a newer format version stops the open
+// with an error that names the file, its format and what this build reads.
 func TestLogSegmentFormat(t *testing.T) {
 	newer, _ := newSegmentHeader()
 	binary.BigEndian.PutUint32(newer[len(segmentMagic):], 2)
 	binary.BigEndian.PutUint32(newer[segmentHeaderLen-4:], crc32.Checksum(newer[:segmentHeaderLen-4], castagnoli))
-	payload := appendHeaderRecord(nil, 1)
-	predecessor := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
-	predecessor = binary.BigEndian.AppendUint32(predecessor, crc32.Checksum(payload, castagnoli))
-	predecessor = append(predecessor, payload...)
 	for name, c := range map[string]struct {
 		file []byte
 		want []string
 	}{
-		"newer":       {newer, []string{"format version 2", "reads version 1 only"}},
-		"predecessor": {predecessor, []string{"no segment header", "before segment format version 1"}},
+		"newer": {newer, []string{"format version 2", "reads version 1 only"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -213,6 +208,100 @@ func TestLogSegmentFormat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// predecessorStore copies testdata/predecessor, a store that the build
+// before segment format 1 (commit e2eeaf0) wrote: evt_1..3 claimed (scope stripe, the old
+// key layout) and queued for the publisher and the archive; at the
+// publisher evt_1 delivered and evt_2 dead ("HTTP 500"). Its segment is
+// cut after its last frame, where the build left zeros.
+func predecessorStore(t *testing.T) (dir, segment string, data []byte) {
+	data, err := os.ReadFile("testdata/predecessor/0000000000000001.wal")
+	must(t, err)
+	dir = t.TempDir()
+	segment = filepath.Join(dir, "0000000000000001.wal")
+	must(t, os.WriteFile(segment, data, 0o600))
+	return dir, segment, data
+}
+
+const (
+	publisher = "http://publisher.internal/hook"
+	archive   = "http://archive.internal/hook"
+)
+
+// TestLogUpgradesPredecessor: a gateway upgraded over a store of the
+// headerless format keeps its queued events and dead letters; its claims,
+// of the earlier key layout, are gone as expired keys would be; the
+// segment is rewritten once, in the current format.
+func TestLogUpgradesPredecessor(t *testing.T) {
+	dir, segment, _ := predecessorStore(t)
+	var reports []Damage
+	s := openLogWith(t, dir, LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }})
+	if len(reports) != 0 {
+		t.Fatalf("reported %+v", reports)
+	}
+	wantIDs(t, fetch(t, s, publisher, "c", 10, time.Minute), "evt_3")
+	wantIDs(t, fetch(t, s, archive, "c", 10, time.Minute), "evt_1", "evt_2", "evt_3")
+	dead, err := s.DeadLetters(ctx, publisher, "", 10)
+	must(t, err)
+	if len(dead) != 1 || dead[0].ID != "evt_2" || dead[0].LastError != "HTTP 500" || dead[0].Provider != "stripe" {
+		t.Fatalf("dead letters %+v, want evt_2 with its error", dead)
+	}
+	mustClaim(t, s, claim("stripe", "evt_1", "n1"), Claimed)
+	must(t, s.Commit(ctx, claim("stripe", "evt_1", "n1")))
+	must(t, s.Close())
+
+	h := make([]byte, segmentHeaderLen)
+	f, err := os.Open(segment)
+	must(t, err)
+	_, err = io.ReadFull(f, h)
+	f.Close()
+	must(t, err)
+	if _, version, ok := parseSegmentHeader(h); !ok || version != segmentVersion {
+		t.Fatalf("segment not rewritten in format %d", segmentVersion)
+	}
+	s = openLog(t, dir)
+	mustClaim(t, s, claim("stripe", "evt_1", "n1"), Replayed)
+	wantIDs(t, fetch(t, s, publisher, "c", 10, time.Minute), "evt_3")
+	if names, _ := filepath.Glob(filepath.Join(dir, "*.upgrade")); len(names) != 0 {
+		t.Fatalf("left behind: %v", names)
+	}
+}
+
+// TestLogUpgradeDamage: without markers, damage in a headerless segment
+// costs the frames from the damage on, copied beside it and reported; a
+// torn last frame is cut off; the frames before either are kept.
+func TestLogUpgradeDamage(t *testing.T) {
+	t.Run("torn", func(t *testing.T) {
+		dir, segment, data := predecessorStore(t)
+		must(t, os.WriteFile(segment, data[:len(data)-5], 0o600))
+		var reports []Damage
+		s := openLogWith(t, dir, LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }})
+		if len(reports) != 1 || !reports[0].Torn {
+			t.Fatalf("reported %+v, want one torn frame", reports)
+		}
+		if got := ids(fetch(t, s, archive, "c", 10, time.Minute)); len(got) == 0 {
+			t.Fatal("the frames before the torn one are lost")
+		}
+	})
+	t.Run("damaged", func(t *testing.T) {
+		dir, segment, data := predecessorStore(t)
+		data[len(data)/2] ^= 0x40
+		must(t, os.WriteFile(segment, data, 0o600))
+		var reports []Damage
+		s := openLogWith(t, dir, LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }})
+		if len(reports) != 1 || reports[0].Torn || reports[0].Quarantine == "" {
+			t.Fatalf("reported %+v, want one quarantined stretch", reports)
+		}
+		q, err := os.ReadFile(reports[0].Quarantine)
+		must(t, err)
+		if !bytes.Equal(q, data[reports[0].Offset:]) {
+			t.Fatal("the quarantine is not the damaged bytes")
+		}
+		if got := ids(fetch(t, s, archive, "c", 10, time.Minute)); len(got) == 0 || len(got) == 3 {
+			t.Fatalf("archive fetched %v: want the events before the damage only", got)
+		}
+	})
 }
 
 // FuzzFrameScan: whatever bytes of a segment are flipped, every frame that

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 )
 
 // A segment file starts with a header: the magic "WHI-LOG\n", the format
@@ -256,7 +258,111 @@ func errFormat(path string, version uint32) error {
 		"run the Caddy that wrote it, or move the directory aside to start afresh", path, version, segmentVersion)
 }
 
-func errPredecessor(path string) error {
-	return fmt.Errorf("embedded store: %s has no segment header: a development build wrote it before segment "+
-		"format version %d, which is all this build reads; move the directory aside to start afresh", path, segmentVersion)
+// predecessorFrameHeader is a pre-format-1 frame's length and CRC-32C.
+const predecessorFrameHeader = 8
+
+// upgradePredecessor rewrites a segment of the development builds before
+// format 1 in format 1, into a new file renamed over it (a crash leaves one
+// or the other whole), so that a gateway upgraded over such a store keeps
+// its queued events and dead letters. The claim records there hold the
+// earlier key layout, which no claim of this build can match: they are
+// left out, as Redis lets such keys expire. Those frames carry no marker
+// to find the next one by, so damage costs the rest of the segment: it is
+// copied beside the segment and reported, unless it is the torn last write
+// of the last segment.
+func (s *Log) upgradePredecessor(seg *segment, path string, sr *segReader, end int64, last bool) error {
+	tmp := path + ".upgrade"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // after the rename, a no-op
+	defer f.Close()
+	header, m := newSegmentHeader()
+	w := bufio.NewWriter(f)
+	w.Write(header)
+	frame := make([]byte, 0, 64<<10)
+	off := int64(0)
+	for off < end {
+		payload, err := sr.predecessorFrame(off, end)
+		if err == errBadFrame {
+			if last && sr.predecessorTorn(off, end) {
+				s.report(Damage{Segment: path, Offset: off, Length: end - off, Torn: true})
+			} else {
+				d := Damage{Segment: path, Offset: off, Length: end - off, Quarantine: fmt.Sprintf("%s.damaged-%d", path, off)}
+				if d.QuarantineErr = quarantine(d.Quarantine, io.NewSectionReader(seg.f, off, end-off)); d.QuarantineErr != nil {
+					d.Quarantine = ""
+				}
+				s.report(d)
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		off += predecessorFrameHeader + int64(len(payload))
+		frame = frame[:frameHeader]
+		if forEachRecord(payload, 0, func(typ byte, body []byte, at int64) error {
+			if typ != recClaim {
+				frame = append(frame, payload[at:at+int64(recordHeader+len(body))]...)
+			}
+			return nil
+		}) != nil {
+			frame = append(frame[:frameHeader], payload...) // intact, yet not records: the replay reports it
+		}
+		if len(frame) > frameHeader {
+			putFrameHeader(frame, m)
+			w.Write(frame)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	upgraded, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	seg.f.Close()
+	seg.f = upgraded
+	return nil
+}
+
+// predecessorFrame reads the intact pre-format-1 frame at off, or returns
+// errBadFrame.
+func (sr *segReader) predecessorFrame(off, end int64) ([]byte, error) {
+	h, err := sr.bytes(off, predecessorFrameHeader)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) < predecessorFrameHeader {
+		return nil, errBadFrame
+	}
+	n, sum := int64(binary.BigEndian.Uint32(h)), binary.BigEndian.Uint32(h[4:])
+	if n == 0 || n > end-off-predecessorFrameHeader {
+		return nil, errBadFrame // checked before it is read: a damaged length allocates nothing
+	}
+	b, err := sr.bytes(off+predecessorFrameHeader, n)
+	if err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(b, castagnoli) != sum {
+		return nil, errBadFrame
+	}
+	return b, nil
+}
+
+// predecessorTorn reports whether the bad pre-format-1 frame at off runs
+// past the written bytes, as a write that a crash interrupted does.
+func (sr *segReader) predecessorTorn(off, end int64) bool {
+	h, err := sr.bytes(off, predecessorFrameHeader)
+	return err == nil && (len(h) < predecessorFrameHeader || off+predecessorFrameHeader+int64(binary.BigEndian.Uint32(h)) > end)
 }

@@ -222,7 +222,10 @@ func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (ap
 	case ok:
 		seg.marker = m
 	case sr.predecessorFormat():
-		return false, errPredecessor(path)
+		if err := s.upgradePredecessor(seg, path, sr, end, last); err != nil {
+			return false, fmt.Errorf("embedded store: upgrading %s to segment format version %d: %w", path, segmentVersion, err)
+		}
+		return s.replaySegment(seg, path, last, now)
 	case last && end <= off:
 		// Created, and a crash came before its header was on disk.
 		if err := seg.f.Truncate(0); err != nil {

@@ -456,6 +456,9 @@ func FuzzLogOpen(f *testing.F) {
 	f.Add(flipped)
 	f.Add(append(slices.Clone(header), frame...))
 	f.Add(frame)
+	predecessor, err := os.ReadFile("testdata/predecessor/0000000000000001.wal")
+	must(f, err)
+	f.Add(predecessor)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		must(t, os.WriteFile(filepath.Join(dir, "0000000000000001.wal"), data, 0o600))
