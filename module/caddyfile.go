@@ -15,7 +15,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
 )
 
@@ -120,11 +119,8 @@ func parseRedis(d *caddyfile.Dispenser) (*RedisConfig, error) {
 			return nil, d.Errf("unrecognized redis option %q", d.Val())
 		}
 	}
-	if cfg.URL == "" && len(cfg.Addrs) == 0 {
-		return nil, d.Errf("redis needs a URL (redis://host:port/db) or a cluster/sentinel line")
-	}
-	if cfg.URL != "" && !strings.HasPrefix(cfg.URL, "redis://") && !strings.HasPrefix(cfg.URL, "rediss://") {
-		return nil, d.Errf("redis URL %q must start with redis:// or rediss://", redact.URL(cfg.URL))
+	if err := cfg.checkCaddyfile(d); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

@@ -4,12 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"strings"
+	"errors"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
@@ -47,13 +46,20 @@ func (c *RedisConfig) storeConfig() (store.RedisConfig, error) {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "whi:"
 	}
-	if cfg.URL == "" && len(cfg.Addrs) == 0 {
-		return cfg, fmt.Errorf("a URL or addresses are required")
+	return cfg, cfg.Check()
+}
+
+// checkCaddyfile is store.RedisConfig.Check in the Caddyfile's words, at
+// the line of the redis block.
+func (c *RedisConfig) checkCaddyfile(d *caddyfile.Dispenser) error {
+	err := store.RedisConfig{URL: c.URL, Addrs: c.Addrs}.Check()
+	if errors.Is(err, store.ErrRedisNoAddress) {
+		return d.Errf("redis needs a URL (redis://host:port/db) or a cluster/sentinel line")
 	}
-	if cfg.URL != "" && !strings.HasPrefix(cfg.URL, "redis://") && !strings.HasPrefix(cfg.URL, "rediss://") {
-		return cfg, fmt.Errorf("URL %q must start with redis:// or rediss://", redact.URL(cfg.URL))
+	if err != nil {
+		return d.Errf("redis %v", err)
 	}
-	return cfg, nil
+	return nil
 }
 
 // redisStoreKey names a client in the stores pool by every setting it was

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 )
 
 // RedisConfig selects one server (URL), a Cluster (Addrs) or Sentinel
@@ -23,6 +26,22 @@ type RedisConfig struct {
 	TLS        bool
 	DB         int
 	KeyPrefix  string
+}
+
+// ErrRedisNoAddress is Check's error for a config that names no server.
+var ErrRedisNoAddress = errors.New("a URL or addresses are required")
+
+// Check reports what makes c unusable before any connection is tried: no
+// server named, or a URL of another scheme. Errors show the URL without
+// its credentials.
+func (c RedisConfig) Check() error {
+	if c.URL == "" && len(c.Addrs) == 0 {
+		return ErrRedisNoAddress
+	}
+	if c.URL != "" && !strings.HasPrefix(c.URL, "redis://") && !strings.HasPrefix(c.URL, "rediss://") {
+		return fmt.Errorf("URL %q must start with redis:// or rediss://", redact.URL(c.URL))
+	}
+	return nil
 }
 
 // Redis is the shared store: one plain key per claim (redis_claims.go), the
@@ -46,6 +65,9 @@ var (
 // NewRedis builds the client without any I/O, so that a configuration can be
 // validated without a live Redis; the connection is made on first use.
 func NewRedis(cfg RedisConfig) (*Redis, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
 	opts := &redis.UniversalOptions{
 		Addrs:        cfg.Addrs,
 		MasterName:   cfg.MasterName,
@@ -84,9 +106,6 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 			opts.DB = u.DB
 		}
 		opts.TLSConfig = u.TLSConfig
-	}
-	if len(opts.Addrs) == 0 {
-		return nil, errors.New("redis: a URL or addresses are required")
 	}
 	if cfg.TLS && opts.TLSConfig == nil {
 		// ServerName stays empty: each node's host name is verified.

@@ -64,7 +64,7 @@ func TestNewRedisConfig(t *testing.T) {
 			}
 		}},
 		{name: "nothing", cfg: RedisConfig{}, wantErr: "required"},
-		{name: "bad scheme", cfg: RedisConfig{URL: "http://127.0.0.1"}, wantErr: "scheme"},
+		{name: "bad scheme", cfg: RedisConfig{URL: "http://127.0.0.1"}, wantErr: "must start with redis://"},
 		{name: "bad url keeps the password out", cfg: RedisConfig{URL: "redis://u:s3cret@[::1"}, wantErr: "redis URL"},
 	}
 	for _, tt := range tests {
