@@ -79,11 +79,9 @@ func deadLetterJSON(d store.DeadLetter) deadLetter {
 }
 
 func (a Admin) serve(w http.ResponseWriter, r *http.Request) error {
-	currentMu.Lock()
-	app := current
-	currentMu.Unlock()
-	if app == nil {
-		return apiError(http.StatusServiceUnavailable, "the webhook_ingress app is not running")
+	app, err := runningApp()
+	if err != nil {
+		return err
 	}
 	st, err := app.Store()
 	if err != nil {
@@ -108,6 +106,20 @@ func (a Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		return apiError(http.StatusMethodNotAllowed, "method not allowed")
 	}
 	return apiError(http.StatusNotFound, "unknown path; see /webhook_ingress/queues and /webhook_ingress/dead")
+}
+
+// runningApp is the webhook_ingress app of the running config, looked up
+// per request. Not the app of the config that provisioned this router, as
+// caddypki's admin API does: Caddy provisions admin routers before the
+// config's apps, when an app that only its handlers load (a config without
+// the global option) is not there yet, and a config that fails to load
+// leaves its admin routes serving while the previous config keeps running.
+func runningApp() (*App, error) {
+	app, err := caddy.ActiveContext().AppIfConfigured("webhook_ingress")
+	if err != nil {
+		return nil, apiError(http.StatusServiceUnavailable, "the webhook_ingress app is not running")
+	}
+	return app.(*App), nil
 }
 
 func (Admin) queues(w http.ResponseWriter, r *http.Request, app *App, st store.Store) error {

@@ -43,12 +43,6 @@ var errStopped = errors.New("webhook_ingress app stopped")
 // store's directory lock would otherwise block the new config.
 var stores = caddy.NewUsagePool()
 
-// current is the app of the running config, for the admin API.
-var (
-	currentMu sync.Mutex
-	current   *App
-)
-
 // App is the `webhook_ingress` app: it owns the store (Redis or the embedded
 // database) and the delivery workers of every `webhook_forward` destination.
 type App struct {
@@ -165,9 +159,6 @@ func (a *App) Start() error {
 			updateQueueGauges(a.ctx, st, dests, a.logger)
 		}()
 	}
-	currentMu.Lock()
-	current = a
-	currentMu.Unlock()
 	a.logger.Info("started", zap.String("store", a.storeKind()), zap.Int("destinations", len(a.destinations)))
 	return nil
 }
@@ -190,11 +181,6 @@ func (a *App) Stop() error {
 	}
 	a.workers.Wait()
 	a.pending.Wait()
-	currentMu.Lock()
-	if current == a {
-		current = nil
-	}
-	currentMu.Unlock()
 	if hadStore {
 		if _, err := stores.Delete(a.storeKey); err != nil {
 			return err

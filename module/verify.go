@@ -139,6 +139,12 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if r.Method == http.MethodGet {
 		req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Now: time.Now()}
 		if ans, ok := v.verifier.HandshakeGET(req, v.verifyToken); ok {
+			if ans.Status >= http.StatusBadRequest {
+				// Refused for its verify token (Meta's): a forged handshake
+				// is a rejection, counted as a bad signature is, so that
+				// alerts on rejections see it.
+				return v.reject(w, r, ans.Status, "invalid_verify_token", "", errors.New(ans.Note))
+			}
 			return v.answerHandshake(w, r, ans)
 		}
 	}
@@ -321,6 +327,7 @@ var metricOutcomes = map[string]string{
 	"method_not_allowed":         "method_not_allowed",
 	"body_too_large":             "too_large",
 	"invalid_signature":          "invalid_signature",
+	"invalid_verify_token":       "invalid_signature",
 	"timestamp_out_of_tolerance": "stale",
 	"dedup_key_missing":          "invalid_request",
 	"store_unavailable":          "store_unavailable",

@@ -300,8 +300,8 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 		wantAnswer(t, "subscription verification", got, 200, "text/plain; charset=utf-8", "1158201444")
 
 		got = send(t, http.MethodGet, g.URL(query("not-the-token")), nil, nil)
-		if got.Status != http.StatusForbidden || strings.Contains(got.Body, "1158201444") {
-			t.Errorf("a wrong verify token: %d %q, want 403 without the challenge", got.Status, got.Body)
+		if got.Status != http.StatusForbidden || strings.TrimSpace(got.Body) != `{"error":"invalid_verify_token"}` {
+			t.Errorf("a wrong verify token: %d %q, want 403 invalid_verify_token, without the challenge", got.Status, got.Body)
 		}
 
 		event := []byte(`{"object":"page","entry":[{"id":"0","time":1714000000,"changes":[{"field":"feed"}]}]}`)
@@ -376,14 +376,19 @@ func TestHandshakesThroughCaddy(t *testing.T) {
 
 	m := g.metrics()
 	for provider, want := range map[string]float64{
-		"slack": 2, "zoom": 3, "twitch": 2, "discord": 3, "dropbox": 2,
-		// The refused verify token is answered (403) as a handshake too.
-		"facebook": 3,
-		"sns":      5,
+		"slack": 2, "zoom": 3, "twitch": 2, "discord": 3, "dropbox": 2, "facebook": 2, "sns": 5,
 	} {
 		if got := metricValue(m, "caddy_webhook_requests_total", `outcome="handshake"`, `provider="`+provider+`"`); got != want {
 			t.Errorf("requests_total{provider=%q,outcome=handshake} = %v, want %v", provider, got, want)
 		}
+	}
+	// A wrong verify token is a rejection, counted where alerts on forged
+	// requests look.
+	if got := metricValue(m, "caddy_webhook_requests_total", `outcome="invalid_signature"`, `provider="facebook"`); got != 1 {
+		t.Errorf("requests_total{provider=facebook,outcome=invalid_signature} = %v, want 1 (the wrong verify token)", got)
+	}
+	if !g.logged("webhook rejected", "invalid_verify_token") {
+		t.Errorf("the wrong verify token is not logged as a rejection:\n%s", g.logs)
 	}
 	if t.Failed() {
 		t.Logf("gateway logs:\n%s", g.logs)
