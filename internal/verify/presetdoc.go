@@ -15,6 +15,7 @@ type PresetDoc struct {
 	Headers   string // where the signature (and timestamp) travel
 	Tolerance string // timestamp window, "–" when none is checked
 	DedupID   string // where the event id comes from, "–" when none
+	Event     string // where the event type comes from, "–" when none
 	Signed    string // what the signature covers, then the inputs read unsigned
 	Claim     string // what keys the claim, and how long a resend is refused
 	Source    string // the provider's documentation or SDK
@@ -28,19 +29,19 @@ func PresetDocs() []PresetDoc {
 		p, _ := presetByName(name)
 		docs = append(docs, PresetDoc{
 			Provider: p.Name, Scheme: p.schemeDoc(), Headers: p.headersDoc(),
-			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Signed: p.signedDoc(), Claim: p.claimDoc(), Source: p.Source, Proof: p.Proof,
+			Tolerance: p.toleranceDoc(), DedupID: p.dedupDoc(), Event: p.eventDoc(), Signed: p.signedDoc(), Claim: p.claimDoc(), Source: p.Source, Proof: p.Proof,
 		})
 	}
 	return docs
 }
 
-// PresetTable renders PresetDocs as a Markdown table (the README's).
+// PresetTable renders PresetDocs as a Markdown table (docs/presets.md's).
 func PresetTable() string {
 	var b strings.Builder
-	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Signature covers | Claim key: a resend is refused | Source | Proof |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Provider | Scheme | Headers | Tolerance | Dedup id | Event type | Signature covers | Claim key: a resend is refused | Source | Proof |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range PresetDocs() {
-		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Signed, d.Claim, d.Source, d.Proof}
+		cells := []string{"`" + d.Provider + "`", d.Scheme, d.Headers, d.Tolerance, d.DedupID, d.Event, d.Signed, d.Claim, d.Source, d.Proof}
 		for i, c := range cells {
 			cells[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
@@ -164,6 +165,33 @@ func (p *preset) dedupDoc() string {
 		return "–"
 	}
 	return strings.Join(parts, ", else ")
+}
+
+// eventDoc says where the event type ({http.webhook.event}) is read, and
+// whether the signature covers it: an unsigned type can be changed by
+// whoever holds a captured request, and routes it elsewhere.
+func (p *preset) eventDoc() string {
+	var parts []string
+	signed := p.Covers == 0 // a credential vouches for the whole request
+	if p.EventHeader != "" {
+		parts = append(parts, "header "+code(p.EventHeader))
+	}
+	if len(p.EventFields) > 0 {
+		fields := make([]string, len(p.EventFields))
+		for i, f := range p.EventFields {
+			fields[i] = code(f)
+		}
+		parts = append(parts, "body "+strings.Join(fields, " else "))
+		signed = signed || p.Covers&coversBody != 0 || p.Kind == kindSNS
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	doc := strings.Join(parts, ", else ")
+	if !signed {
+		doc += " (unsigned)"
+	}
+	return doc
 }
 
 // signedDoc lists what the signature covers of the inputs the gateway

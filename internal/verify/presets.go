@@ -60,6 +60,13 @@ type preset struct {
 	IDHeaders []string // first present one is the event id
 	IDFields  []string // else these JSON body paths, joined by ":"
 
+	// EventHeader is the header that names the event's type (GitHub's
+	// X-GitHub-Event); else the first of EventFields present in the JSON
+	// body does (Stripe's and Mux's "type"). Both empty: the sender names
+	// no type, or one per event of a batch.
+	EventHeader string
+	EventFields []string
+
 	Query string   // token query parameter
 	Takes []string // Options fields users may set, by subdirective name
 
@@ -119,8 +126,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"webhook-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"webhook-id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "svix",
@@ -129,8 +137,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"svix-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"svix-id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Clerk delivers through Svix.
@@ -140,8 +149,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"svix-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"svix-id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Resend delivers through Svix.
@@ -151,8 +161,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "svix-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "svix-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"svix-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"svix-id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "openai",
@@ -161,8 +172,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"webhook-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"webhook-id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// GitLab's signing token (feature flag webhook_signing_token) is
@@ -174,8 +186,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDHeaders: []string{"webhook-id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"webhook-id"},
+		EventHeader: "X-Gitlab-Event",
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "stripe",
@@ -184,8 +197,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Stripe-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Calendly documents a 3 min window.
@@ -195,8 +209,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Calendly-Webhook-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 3 * minute,
-		IDFields: []string{"event", "payload.uri", "created_at"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"event", "payload.uri", "created_at"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "github",
@@ -204,8 +219,9 @@ var presets = []preset{
 		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDHeaders: []string{"X-GitHub-Delivery"},
-		Covers:    coversBody,
+		IDHeaders:   []string{"X-GitHub-Delivery"},
+		EventHeader: "X-GitHub-Event",
+		Covers:      coversBody,
 	},
 	{
 		// Gitea and Forgejo send the bare hex HMAC.
@@ -214,8 +230,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Gitea-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDHeaders: []string{"X-Gitea-Delivery"},
-		Covers:    coversBody,
+		IDHeaders:   []string{"X-Gitea-Delivery"},
+		EventHeader: "X-Gitea-Event",
+		Covers:      coversBody,
 	},
 	{
 		// Bitbucket Cloud (2023) and Data Center send sha256= in the
@@ -225,8 +242,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDHeaders: []string{"X-Request-UUID", "X-Request-Id"},
-		Covers:    coversBody,
+		IDHeaders:   []string{"X-Request-UUID", "X-Request-Id"},
+		EventHeader: "X-Event-Key",
+		Covers:      coversBody,
 	},
 	{
 		// Meta (Facebook, Instagram, WhatsApp Cloud API) signs with the
@@ -236,7 +254,8 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		Covers: coversBody,
+		EventFields: []string{"object"},
+		Covers:      coversBody,
 	},
 	{
 		Name:   "notion",
@@ -244,8 +263,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Notion-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversID,
 	},
 	{
 		// The secret is the X-Hook-Secret of the subscription handshake.
@@ -265,8 +285,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Slack-Signature", Prefix: "v0=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-Slack-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDFields: []string{"event_id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"event_id"},
+		EventFields: []string{"event.type", "type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Zoom mandates no window; 5 min as Slack, whose scheme it copies.
@@ -276,8 +297,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "x-zm-signature", Prefix: "v0=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "x-zm-request-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDFields: []string{"event", "event_ts"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"event", "event_ts"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "frameio",
@@ -286,8 +308,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "X-Frameio-Signature", Prefix: "v0=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-Frameio-Request-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDFields: []string{"type", "resource.id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"type", "resource.id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Event-Id is the same across subscriptions; Webhook-Id (per
@@ -297,8 +320,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Shopify-Hmac-Sha256",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
-		IDHeaders: []string{"X-Shopify-Event-Id", "X-Shopify-Webhook-Id"},
-		Covers:    coversBody,
+		IDHeaders:   []string{"X-Shopify-Event-Id", "X-Shopify-Webhook-Id"},
+		EventHeader: "X-Shopify-Topic",
+		Covers:      coversBody,
 	},
 	{
 		// The body lists events (no single id); the secret is the webhook
@@ -318,7 +342,8 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-DocuSign-Signature-1",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
-		Covers: coversBody,
+		EventFields: []string{"event"},
+		Covers:      coversBody,
 	},
 	{
 		Name:   "twilio",
@@ -336,8 +361,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Mux-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 300 * time.Second,
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Not an HMAC: a plain hash with the secret appended. SHA-1 unless
@@ -349,8 +375,9 @@ var presets = []preset{
 		Kind:   kindHash, Header: "X-Cld-Signature",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}{timestamp}{secret}",
 		TimestampHeader: "X-Cld-Timestamp", TimestampFormat: "unix", Tolerance: 7200 * time.Second,
-		Takes:  []string{optAlgorithm},
-		Covers: coversBody | coversTimestamp,
+		Takes:       []string{optAlgorithm},
+		EventFields: []string{"notification_type"},
+		Covers:      coversBody | coversTimestamp,
 	},
 	{
 		// The SDK's default TTL is 30 s. No event id is sent; dedupe on
@@ -360,7 +387,8 @@ var presets = []preset{
 		Proof:  proofSDK + " (node-apps-toolkit signRequest)",
 		Kind:   kindContentful, Header: "x-contentful-signature", Algorithm: "sha256", Encoding: "hex",
 		TimestampHeader: "x-contentful-timestamp", TimestampFormat: "unix_ms", Tolerance: 30 * time.Second,
-		Covers: coversBody | coversTimestamp | coversURL,
+		EventHeader: "X-Contentful-Topic",
+		Covers:      coversBody | coversTimestamp | coversURL,
 	},
 	{
 		// The window is the JWT's nbf/exp (LiveKit signs for 5 min); the
@@ -370,18 +398,20 @@ var presets = []preset{
 		Source: "https://docs.livekit.io/home/server/webhooks/; livekit/protocol webhook/verifier.go",
 		Proof:  proofGo,
 		Kind:   kindJWT, Header: "Authorization", Tolerance: 5 * minute,
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversTimestamp | coversID, Credential: true,
+		IDFields:    []string{"id"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversTimestamp | coversID, Credential: true,
 	},
 	{
 		// Only the HS256 signature and the claims = body equality are
 		// checked: JW Player signs no delivery time of its own.
 		Name:   "jwplayer",
 		Source: "https://docs.jwplayer.com/platform/reference/webhooks-overview (verify the authenticity of a webhook)",
-		Proof:  proofGo + " (golang-jwt)",
+		Proof:  proofGo,
 		Kind:   kindJWTBody, Header: "Authorization",
-		IDFields: []string{"webhook_id", "event", "media_id", "event_time"},
-		Covers:   coversBody | coversID, Credential: true,
+		IDFields:    []string{"webhook_id", "event", "media_id", "event_time"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversID, Credential: true,
 	},
 	{
 		// Discord mandates no window; 5 min matches the other timestamped
@@ -391,8 +421,9 @@ var presets = []preset{
 		Proof:  "independent vector (discord-interactions verifyKey = python3 cryptography)",
 		Kind:   kindEd25519, Header: "X-Signature-Ed25519", Encoding: "hex", Signed: "{timestamp}{body}",
 		TimestampHeader: "X-Signature-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"event.type", "type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// SendGrid mandates no window; 10 min allows for its batching. The
@@ -413,9 +444,10 @@ var presets = []preset{
 		Source: "https://github.com/shotstack/documentation docs/architecting-an-application/webhooks.md",
 		Proof:  proofToken,
 		Kind:   kindToken, Query: "token",
-		IDFields: []string{"id", "type"},
-		Takes:    []string{optHeader, optQuery, optPrefix},
-		Covers:   0, Credential: true,
+		IDFields:    []string{"id", "type"},
+		Takes:       []string{optHeader, optQuery, optPrefix},
+		EventFields: []string{"status"},
+		Covers:      0, Credential: true,
 	},
 	{
 		Name:   "paddle",
@@ -424,8 +456,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Paddle-Signature", List: kvList(';', "ts", "h1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}:{body}",
 		TimestampFormat: "unix", Tolerance: 5 * time.Second,
-		IDFields: []string{"event_id"},
-		Covers:   coversBody | coversTimestamp | coversID,
+		IDFields:    []string{"event_id"},
+		EventFields: []string{"event_type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		// Signs the notification URL: set `url` when TLS ends before Caddy.
@@ -434,8 +467,9 @@ var presets = []preset{
 		Proof:  proofSDK,
 		Kind:   kindHMAC, Header: "x-square-hmacsha256-signature",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{url}{body}",
-		IDFields: []string{"event_id"},
-		Covers:   coversBody | coversURL | coversID,
+		IDFields:    []string{"event_id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversURL | coversID,
 	},
 	{
 		// Signs the body followed by the callback URL given when the
@@ -445,8 +479,9 @@ var presets = []preset{
 		Proof:  proofPython,
 		Kind:   kindHMAC, Header: "X-Trello-Webhook",
 		Algorithm: "sha1", Encoding: "base64", Signed: "{body}{url}",
-		IDFields: []string{"action.id"},
-		Covers:   coversBody | coversURL | coversID,
+		IDFields:    []string{"action.id"},
+		EventFields: []string{"action.type"},
+		Covers:      coversBody | coversURL | coversID,
 	},
 	{
 		// v3 signature. HubSpot decodes a few percent-escapes of the URI
@@ -466,8 +501,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Twitch-Eventsub-Message-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{id}{timestamp}{body}",
 		TimestampHeader: "Twitch-Eventsub-Message-Timestamp", TimestampFormat: "rfc3339", Tolerance: 10 * minute,
-		IDHeaders: []string{"Twitch-Eventsub-Message-Id"},
-		Covers:    coversBody | coversTimestamp | coversID,
+		IDHeaders:   []string{"Twitch-Eventsub-Message-Id"},
+		EventFields: []string{"subscription.type"},
+		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
 		Name:   "intercom",
@@ -475,8 +511,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha1=",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"topic"},
+		Covers:      coversBody | coversID,
 	},
 	{
 		Name:   "typeform",
@@ -484,8 +521,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "Typeform-Signature", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
-		IDFields: []string{"event_id"},
-		Covers:   coversBody | coversID,
+		IDFields:    []string{"event_id"},
+		EventFields: []string{"event_type"},
+		Covers:      coversBody | coversID,
 	},
 	{
 		// X-Api-Video-WebhookID names the subscription, not the event.
@@ -494,7 +532,8 @@ var presets = []preset{
 		Proof:  proofDocs,
 		Kind:   kindHMAC, Header: "X-Api-Video-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		Covers: coversBody,
+		EventFields: []string{"type"},
+		Covers:      coversBody,
 	},
 	{
 		// Keyed by the library's Read-Only API key.
@@ -503,8 +542,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-BunnyStream-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDFields: []string{"VideoGuid", "Status"},
-		Covers:   coversBody | coversID,
+		IDFields:    []string{"VideoGuid", "Status"},
+		EventFields: []string{"Status"},
+		Covers:      coversBody | coversID,
 	},
 	{
 		Name:   "wistia",
@@ -531,8 +571,9 @@ var presets = []preset{
 		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "Sentry-Hook-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
-		IDHeaders: []string{"Request-ID"},
-		Covers:    coversBody,
+		IDHeaders:   []string{"Request-ID"},
+		EventHeader: "Sentry-Hook-Resource",
+		Covers:      coversBody,
 	},
 	{
 		// Vercel signs with SHA-1 (the integration's client secret, or the
@@ -542,8 +583,9 @@ var presets = []preset{
 		Proof:  proofPython,
 		Kind:   kindHMAC, Header: "x-vercel-signature",
 		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
-		IDFields: []string{"id"},
-		Covers:   coversBody | coversID,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversID,
 	},
 	{
 		// The signed body always carries webhookTimestamp (ms); a body
@@ -555,8 +597,9 @@ var presets = []preset{
 		Kind:   kindHMAC, Header: "Linear-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		TimestampField: "webhookTimestamp", TimestampFormat: "unix_ms", Tolerance: 60 * time.Second,
-		IDHeaders: []string{"Linear-Delivery"},
-		Covers:    coversBody | coversTimestamp,
+		IDHeaders:   []string{"Linear-Delivery"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp,
 	},
 	{
 		// The signature is in the JSON body and covers only timestamp and
@@ -566,21 +609,23 @@ var presets = []preset{
 		Source: "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks",
 		Proof:  proofS14,
 		Kind:   kindMailgun, Algorithm: "sha256", Encoding: "hex", Tolerance: 5 * minute,
-		IDFields: []string{"event-data.id"},
-		Covers:   coversTimestamp,
+		IDFields:    []string{"event-data.id"},
+		EventFields: []string{"event-data.event"},
+		Covers:      coversTimestamp,
 	},
 	{
 		// Retries resend the originally signed message, Timestamp included,
 		// so the window reaches back as far as a delivery policy retries
 		// (1 h) and ahead only by clock skew; MessageId (stable across
 		// retries) stops replays within it.
-		Name:      "sns",
-		Source:    "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
-		Proof:     proofGo + "; own certificate served by a local TLS server",
-		Kind:      kindSNS,
-		Tolerance: snsTolerance,
-		IDFields:  []string{"MessageId"},
-		Covers:    coversTimestamp | coversID,
+		Name:        "sns",
+		Source:      "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html",
+		Proof:       proofGo + "; own certificate served by a local TLS server",
+		Kind:        kindSNS,
+		Tolerance:   snsTolerance,
+		IDFields:    []string{"MessageId"},
+		EventFields: []string{"Type"},
+		Covers:      coversTimestamp | coversID,
 	},
 	{
 		// Google mints the token per push and may reuse it, so it is no
@@ -599,8 +644,9 @@ var presets = []preset{
 		Source: "https://docs.gitlab.com/user/project/integrations/webhooks/#validate-requests-with-a-secret-token",
 		Proof:  proofToken,
 		Kind:   kindToken, Header: "X-Gitlab-Token",
-		IDHeaders: []string{"Idempotency-Key", "X-Gitlab-Event-UUID"},
-		Covers:    0, Credential: true,
+		IDHeaders:   []string{"Idempotency-Key", "X-Gitlab-Event-UUID"},
+		EventHeader: "X-Gitlab-Event",
+		Covers:      0, Credential: true,
 	},
 	{
 		// Event hooks send the configured secret in the configured header

@@ -150,6 +150,7 @@ type Verifier struct {
 	future    time.Duration // how far ahead a timestamp may be
 	signsTS   bool
 	ids       eventID
+	events    eventType
 	handshake handshakeConfig
 	// credHeaders and credQuery carry a proof that authorizes by itself.
 	credHeaders []string
@@ -176,7 +177,7 @@ func New(provider string, o Options) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
-	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), handshake: hs, covers: p.Covers}
+	v := &Verifier{scheme: s, signsTS: signsTS, ids: newEventID(p.IDHeaders, p.IDFields), events: newEventType(p.EventHeader, p.EventFields), handshake: hs, covers: p.Covers}
 	v.credHeaders, v.credQuery = p.credentials()
 	once, isOnce := s.(onceStamped)
 	if signsTS || isOnce {
