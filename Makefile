@@ -11,13 +11,22 @@ export STRIPE_SECRET ?= whsec_dev_stripe_secret
 export MUX_SECRET ?= dev-mux-secret
 export SHOTSTACK_TOKEN ?= dev-shotstack-token
 
-.PHONY: build run test race fuzz lint redis npm xcaddy bench chaos clean
+.PHONY: build run reset test race fuzz lint redis npm xcaddy bench chaos clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
 
+# `make run` keeps its state in RUN_DIR, not in your Caddy's: the embedded
+# store's claims and queue (a second quick start would otherwise answer
+# `duplicate` for 24 h), Caddy's data and its autosaved config. `make reset`
+# deletes it.
+RUN_DIR := $(CURDIR)/bin/run
 run: build
-	$(BIN) run --config caddyfiles/Caddyfile --adapter caddyfile
+	XDG_DATA_HOME=$(RUN_DIR)/data XDG_CONFIG_HOME=$(RUN_DIR)/config \
+		$(BIN) run --config caddyfiles/Caddyfile --adapter caddyfile
+
+reset:
+	rm -rf $(RUN_DIR)
 
 # The pure packages run under the race detector; the Caddy glue's unit tests
 # (parsers, no goroutines) run without it, since instrumenting all of Caddy

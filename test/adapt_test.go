@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 	"testing"
 )
 
-// Every Caddyfile users copy from caddyfiles/ or the README must adapt.
+// Every Caddyfile users copy from caddyfiles/, the README or docs/ must adapt.
 func TestCaddyfilesAdapt(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(repoRoot, "caddyfiles", "*"))
 	if err != nil || len(files) == 0 {
@@ -18,20 +19,22 @@ func TestCaddyfilesAdapt(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) { adapt(t, f) })
 	}
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllSubmatch(readme, -1)
-	if len(blocks) == 0 {
-		t.Fatal("README has no caddyfile blocks")
-	}
-	for i, b := range blocks {
-		path := filepath.Join(t.TempDir(), "Caddyfile")
-		if err := os.WriteFile(path, b[1], 0o600); err != nil {
+	for _, doc := range markdownFiles(t) {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, doc))
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run("README block "+string(rune('A'+i)), func(t *testing.T) { adapt(t, path) })
+		blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllSubmatch(raw, -1)
+		if doc == "README.md" && len(blocks) == 0 {
+			t.Fatal("README has no caddyfile blocks")
+		}
+		for i, b := range blocks {
+			path := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(path, b[1], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Run(fmt.Sprintf("%s block %d", doc, i+1), func(t *testing.T) { adapt(t, path) })
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 	credGitlab      = "cred-gitlab-token-c3b8"
 )
 
-// credentialsHead has Caddy's access log on, with the README's filter: it
+// credentialsHead has Caddy's access log on, with docs/configuration.md's filter: it
 // records the request as it arrived.
 const credentialsHead = `{
 	admin localhost:{{.Admin}}

@@ -7,36 +7,35 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's preset table from PresetTable()")
+var update = flag.Bool("update", false, "rewrite docs/presets.md's preset table from PresetTable()")
 
 const (
-	readmePath    = "../../README.md"
+	presetsPath   = "../../docs/presets.md"
 	presetsBegin  = "<!-- presets:begin -->"
 	presetsEnd    = "<!-- presets:end -->"
-	presetsUpdate = "go test ./internal/verify -run TestREADMEPresets -update"
+	presetsUpdate = "go test ./internal/verify -run TestPresetsDoc -update"
 )
 
-// TestREADMEPresets keeps the README's preset table generated: the text
-// between the markers must be PresetTable().
-func TestREADMEPresets(t *testing.T) {
-	raw, err := os.ReadFile(readmePath)
+// TestPresetsDoc keeps the preset table of docs/presets.md generated: the
+// text between the markers must be PresetTable().
+func TestPresetsDoc(t *testing.T) {
+	raw, err := os.ReadFile(presetsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(raw)
-	before, rest, ok1 := strings.Cut(readme, presetsBegin)
+	before, rest, ok1 := strings.Cut(string(raw), presetsBegin)
 	current, after, ok2 := strings.Cut(rest, presetsEnd)
 	if !ok1 || !ok2 {
-		t.Fatalf("README.md lacks the markers %s and %s", presetsBegin, presetsEnd)
+		t.Fatalf("%s lacks the markers %s and %s", presetsPath, presetsBegin, presetsEnd)
 	}
 	want := "\n" + PresetTable()
 	if current == want {
 		return
 	}
 	if !*update {
-		t.Fatalf("README.md's preset table is out of date: run `%s`", presetsUpdate)
+		t.Fatalf("%s's preset table is out of date: run `%s`", presetsPath, presetsUpdate)
 	}
-	if err := os.WriteFile(readmePath, []byte(before+presetsBegin+want+presetsEnd+after), 0o644); err != nil {
+	if err := os.WriteFile(presetsPath, []byte(before+presetsBegin+want+presetsEnd+after), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
