@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
@@ -399,96 +400,97 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestConcurrencyNeverExceeded(t *testing.T) {
-	const concurrency, events = 3, 40
-	var inFlight, peak, delivered atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+	synctest.Test(t, func(t *testing.T) {
+		const concurrency, events = 3, 40
+		var inFlight, peak, delivered atomic.Int32
+		q := newFakeQueue()
+		for i := range events {
+			q.add(memURL, testEvent(fmt.Sprintf("evt_%d", i)))
 		}
-		time.Sleep(5 * time.Millisecond)
-		delivered.Add(1)
-	}))
-	defer srv.Close()
-	q := newFakeQueue()
-	for i := range events {
-		q.add(srv.URL, testEvent(fmt.Sprintf("evt_%d", i)))
-	}
-	d := testDestination(srv.URL)
-	d.Concurrency = concurrency
-	h := newHarness(t, q, d)
-	h.start(t)
-	eventually(t, "every event delivered", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == events })
-	h.stop()
-	if p := peak.Load(); p > concurrency {
-		t.Errorf("%d deliveries in flight, concurrency is %d", p, concurrency)
-	}
-	if n := delivered.Load(); n != events {
-		t.Errorf("%d requests for %d events", n, events)
-	}
+		d := testDestination(memURL)
+		d.Concurrency = concurrency
+		h := newHarness(t, q, d)
+		h.w.client = memClient(func(w http.ResponseWriter, r *http.Request) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(5 * time.Millisecond) // a slow destination: every slot fills
+			delivered.Add(1)
+		})
+		h.start(t)
+		eventually(t, "every event delivered", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == events })
+		h.stop()
+		if p := peak.Load(); p != concurrency {
+			t.Errorf("at most %d deliveries in flight, concurrency is %d", p, concurrency)
+		}
+		if n := delivered.Load(); n != events {
+			t.Errorf("%d requests for %d events", n, events)
+		}
+	})
 }
 
+// The bubble's clock makes the count exact: the burst, then one request
+// per 1/perSecond.
 func TestRateLimitRespected(t *testing.T) {
-	const perSecond, burst = 20, 2
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
-	defer srv.Close()
-	q := newFakeQueue()
-	for i := range 200 {
-		q.add(srv.URL, testEvent(fmt.Sprintf("evt_%d", i)))
-	}
-	d := testDestination(srv.URL)
-	d.Rate, d.Burst, d.Concurrency = perSecond, burst, 8
-	h := newHarness(t, q, d)
-	begin := time.Now()
-	h.start(t)
-	time.Sleep(500 * time.Millisecond)
-	h.stop()
-	elapsed := time.Since(begin)
-
-	// An upper bound only: a slow machine sends fewer, never more.
-	n := float64(requests.Load())
-	if limit := burst + perSecond*elapsed.Seconds() + 1; n > limit {
-		t.Errorf("%v requests in %s, the limit allows %.1f", n, elapsed, limit)
-	}
-	if n < 1 {
-		t.Error("nothing delivered")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const perSecond, burst = 20, 2
+		const window = 500 * time.Millisecond
+		var requests atomic.Int32
+		q := newFakeQueue()
+		for i := range 200 {
+			q.add(memURL, testEvent(fmt.Sprintf("evt_%d", i)))
+		}
+		d := testDestination(memURL)
+		d.Rate, d.Burst, d.Concurrency = perSecond, burst, 8
+		h := newHarness(t, q, d)
+		h.w.client = memClient(func(http.ResponseWriter, *http.Request) { requests.Add(1) })
+		h.start(t)
+		time.Sleep(window)
+		synctest.Wait()
+		n := float64(requests.Load())
+		h.stop()
+		if want := burst + perSecond*window.Seconds(); n > want || n < want-2 {
+			t.Errorf("%v requests in %s, want %v to %v", n, window, want-2, want)
+		}
+	})
 }
 
 func TestCancelLetsInFlightDeliveryFinish(t *testing.T) {
-	arrived, release := make(chan struct{}), make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-release
-	}))
-	defer srv.Close()
-	q := newFakeQueue()
-	q.add(srv.URL, testEvent("evt_inflight"))
-	q.add(srv.URL, testEvent("evt_waiting"))
-	d := testDestination(srv.URL)
-	d.Concurrency = 1
-	h := newHarness(t, q, d)
-	h.start(t)
-	<-arrived
-	h.cancel()
-	select {
-	case <-h.done:
-		t.Fatal("Run returned while a delivery was in flight")
-	case <-time.After(50 * time.Millisecond):
-	}
-	_, _, _, fetches, _ := q.snapshot()
-	close(release)
-	<-h.done
+	synctest.Test(t, func(t *testing.T) {
+		arrived, release := make(chan struct{}), make(chan struct{})
+		q := newFakeQueue()
+		q.add(memURL, testEvent("evt_inflight"))
+		q.add(memURL, testEvent("evt_waiting"))
+		d := testDestination(memURL)
+		d.Concurrency = 1
+		h := newHarness(t, q, d)
+		h.w.client = memClient(func(http.ResponseWriter, *http.Request) {
+			close(arrived)
+			<-release
+		})
+		h.start(t)
+		<-arrived
+		h.cancel()
+		synctest.Wait() // Run has gone as far as it goes with the delivery in flight
+		select {
+		case <-h.done:
+			t.Fatal("Run returned while a delivery was in flight")
+		default:
+		}
+		_, _, _, fetches, _ := q.snapshot()
+		close(release)
+		<-h.done
 
-	acked, _, _, fetchesAfter, pending := q.snapshot()
-	if len(acked) != 1 || acked[0].ID != "evt_inflight" {
-		t.Errorf("acked %+v, want the in-flight event", acked)
-	}
-	if pending != 1 || fetchesAfter != fetches {
-		t.Errorf("after cancel: %d fetches more, %d pending; want no fetch and the second event left queued",
-			fetchesAfter-fetches, pending)
-	}
+		acked, _, _, fetchesAfter, pending := q.snapshot()
+		if len(acked) != 1 || acked[0].ID != "evt_inflight" {
+			t.Errorf("acked %+v, want the in-flight event", acked)
+		}
+		if pending != 1 || fetchesAfter != fetches {
+			t.Errorf("after cancel: %d fetches more, %d pending; want no fetch and the second event left queued",
+				fetchesAfter-fetches, pending)
+		}
+	})
 }
 
 func TestHungDestinationBoundedByTimeout(t *testing.T) {
@@ -522,34 +524,35 @@ func TestHungDestinationBoundedByTimeout(t *testing.T) {
 }
 
 func TestQueueErrorsBackOff(t *testing.T) {
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
-	defer srv.Close()
-	q := newFakeQueue()
-	q.setFetchErr(fmt.Errorf("%w: connection refused", store.ErrUnavailable))
-	h := newHarness(t, q, testDestination(srv.URL))
-	h.start(t)
-	time.Sleep(time.Second)
-	_, _, _, fetches, _ := q.snapshot()
-	// Backing off from 100 ms, a second holds 4 fetches; a spinning loop
-	// would make thousands.
-	if fetches < 2 || fetches > 8 {
-		t.Errorf("%d fetches in a second of store outage", fetches)
-	}
-	if n := h.logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
-		t.Errorf("%d error lines for one outage, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var requests atomic.Int32
+		q := newFakeQueue()
+		q.setFetchErr(fmt.Errorf("%w: connection refused", store.ErrUnavailable))
+		h := newHarness(t, q, testDestination(memURL))
+		h.w.client = memClient(func(http.ResponseWriter, *http.Request) { requests.Add(1) })
+		h.start(t)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// Backing off from 100 ms, a second holds fetches at 0, 0.1, 0.3 and
+		// 0.7 s; a spinning loop would make thousands.
+		if _, _, _, fetches, _ := q.snapshot(); fetches != 4 {
+			t.Errorf("%d fetches in a second of store outage, want 4", fetches)
+		}
+		if n := h.logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
+			t.Errorf("%d error lines for one outage, want 1", n)
+		}
 
-	q.add(srv.URL, testEvent("evt_after"))
-	q.setFetchErr(nil)
-	eventually(t, "delivery after the outage", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == 1 })
-	h.stop()
-	if requests.Load() != 1 {
-		t.Errorf("%d requests, want 1", requests.Load())
-	}
-	if n := h.logs.FilterMessage("delivery queue available again").Len(); n != 1 {
-		t.Errorf("%d recovery lines, want 1", n)
-	}
+		q.add(memURL, testEvent("evt_after"))
+		q.setFetchErr(nil)
+		eventually(t, "delivery after the outage", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == 1 })
+		h.stop()
+		if requests.Load() != 1 {
+			t.Errorf("%d requests, want 1", requests.Load())
+		}
+		if n := h.logs.FilterMessage("delivery queue available again").Len(); n != 1 {
+			t.Errorf("%d recovery lines, want 1", n)
+		}
+	})
 }
 
 func TestNotifyWakesIdleWorker(t *testing.T) {
@@ -730,33 +733,34 @@ func TestValidate(t *testing.T) {
 // While ingest is busy a worker delivers one event at a time; once the
 // burst is over it goes back to its full concurrency.
 func TestYieldToBusyIngest(t *testing.T) {
-	const events = 30
-	var inFlight, peak atomic.Int32
-	var busy atomic.Bool
-	busy.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		if busy.Load() {
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
+	synctest.Test(t, func(t *testing.T) {
+		const events = 30
+		var inFlight, peak atomic.Int32
+		var busy atomic.Bool
+		busy.Store(true)
+		q := newFakeQueue()
+		for i := range events {
+			q.add(memURL, testEvent(fmt.Sprintf("evt_%d", i)))
 		}
-		time.Sleep(2 * time.Millisecond)
-	}))
-	defer srv.Close()
-	q := newFakeQueue()
-	for i := range events {
-		q.add(srv.URL, testEvent(fmt.Sprintf("evt_%d", i)))
-	}
-	d := testDestination(srv.URL)
-	d.Concurrency = 8
-	h := newHarness(t, q, d)
-	h.w.YieldTo(busy.Load)
-	h.start(t)
-	eventually(t, "some events delivered while busy", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) >= 3 })
-	if p := peak.Load(); p > 1 {
-		t.Errorf("%d deliveries in flight while ingest was busy, want 1", p)
-	}
-	busy.Store(false)
-	eventually(t, "every event delivered after the burst", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == events })
+		d := testDestination(memURL)
+		d.Concurrency = 8
+		h := newHarness(t, q, d)
+		h.w.client = memClient(func(http.ResponseWriter, *http.Request) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			if busy.Load() {
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+			}
+			time.Sleep(2 * time.Millisecond) // a slow destination
+		})
+		h.w.YieldTo(busy.Load)
+		h.start(t)
+		eventually(t, "some events delivered while busy", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) >= 3 })
+		if p := peak.Load(); p > 1 {
+			t.Errorf("%d deliveries in flight while ingest was busy, want 1", p)
+		}
+		busy.Store(false)
+		eventually(t, "every event delivered after the burst", func() bool { acked, _, _, _, _ := q.snapshot(); return len(acked) == events })
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -68,7 +67,11 @@ func TestBatcher(t *testing.T) {
 		}
 	}
 	claimAll(maxInFlight, queued) // every place is taken: these queue up
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, func() bool {
+		r.batch.mu.Lock()
+		defer r.batch.mu.Unlock()
+		return len(r.batch.queue) == queued
+	})
 	select {
 	case n := <-g.entered:
 		t.Fatalf("a pipeline of %d commands went out beyond %d in flight", n, maxInFlight)
