@@ -20,10 +20,11 @@ var presetNeeds = map[string]struct {
 	opts  verify.Options
 	lines string // the same options as subdirectives
 }{
-	"basic":   {verify.Options{Secrets: []string{"hooks:pa55-w0rd"}}, ""},
-	"hmac":    {verify.Options{Header: "X-Signature"}, "header X-Signature"},
-	"token":   {verify.Options{Header: "X-Webhook-Token"}, "header X-Webhook-Token"},
-	"livekit": {verify.Options{KeyID: "APIkq2Tb3nL9"}, "api_key APIkq2Tb3nL9"},
+	"basic":    {verify.Options{Secrets: []string{"hooks:pa55-w0rd"}}, ""},
+	"postmark": {verify.Options{Secrets: []string{"hooks:pa55-w0rd"}}, ""},
+	"hmac":     {verify.Options{Header: "X-Signature"}, "header X-Signature"},
+	"token":    {verify.Options{Header: "X-Webhook-Token"}, "header X-Webhook-Token"},
+	"livekit":  {verify.Options{KeyID: "APIkq2Tb3nL9"}, "api_key APIkq2Tb3nL9"},
 }
 
 // presetRoute is one provider's route and how to sign for it.
@@ -48,7 +49,8 @@ func signablePresets(t *testing.T) []presetRoute {
 		if opts.Secrets == nil {
 			opts.Secrets = []string{presetSecret}
 		}
-		probe := fmt.Sprintf(`{"id":"x","webhookTimestamp":%d}`, time.Now().UnixMilli())
+		now := time.Now().UnixMilli()
+		probe := fmt.Sprintf(`{"id":"x","webhookTimestamp":%d,"timestamp":%d}`, now, now)
 		_, _, err := verify.Sign(p, opts, verify.SignRequest{URL: "http://127.0.0.1/" + p, Body: []byte(probe)})
 		if errors.Is(err, verify.ErrSignUnsupported) {
 			continue
@@ -105,10 +107,11 @@ func TestPresetsThroughCaddy(t *testing.T) {
 	for _, r := range routes {
 		t.Run(r.provider, func(t *testing.T) {
 			// Bytes a re-encoder would change; unique per route, so that
-			// no route deduplicates another's. Linear signs its timestamp
-			// in the body.
-			body := []byte(fmt.Sprintf("{\"id\": \"evt_%s\",  \"event_id\":\"evt_%s\", \"type\":\"test\", \"n\":\"\\u00e9\", \"webhookTimestamp\":%d}\r\n",
-				r.provider, r.provider, time.Now().UnixMilli()))
+			// no route deduplicates another's. Linear and Livepeer sign
+			// their timestamp in the body.
+			now := time.Now().UnixMilli()
+			body := []byte(fmt.Sprintf("{\"id\": \"evt_%s\",  \"event_id\":\"evt_%s\", \"type\":\"test\", \"n\":\"\\u00e9\", \"webhookTimestamp\":%d, \"timestamp\":%d}\r\n",
+				r.provider, r.provider, now, now))
 			h, u := signed(t, r, r.opts, body)
 			got := send(t, http.MethodPost, u, h, body)
 			if got.Status < 200 || got.Status > 299 {

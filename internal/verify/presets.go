@@ -660,6 +660,329 @@ var presets = []preset{
 		Covers:   0, Credential: true,
 	},
 	{
+		// Replicate signs with Standard Webhooks; webhook-id is the same
+		// on retries.
+		Name:   "replicate",
+		Source: "https://replicate.com/docs/topics/webhooks/verify-webhook (Standard Webhooks); replicate npm validateWebhook",
+		Proof:  proofSDK + " (standardwebhooks; replicate validateWebhook)",
+		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
+		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDHeaders:   []string{"webhook-id"},
+		EventFields: []string{"status"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// The hmac secret Daily returns is base64: its decoded bytes key
+		// the MAC. Daily mandates no window; 5 min as the other presets.
+		Name:   "daily",
+		Source: "https://docs.daily.co/reference/rest-api/webhooks (hmac: base64 secret, X-Webhook-Signature, X-Webhook-Timestamp)",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-Webhook-Signature",
+		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{timestamp}.{body}",
+		TimestampHeader: "X-Webhook-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// Cloudflare leaves the window to the receiver; 5 min. A video's
+		// notification names it (uid) and its state: no event id.
+		Name:   "cloudflare-stream",
+		Source: "https://developers.cloudflare.com/stream/manage-video-library/using-webhooks/#verify-webhook-authenticity",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "Webhook-Signature", List: kvList(',', "time", "sig1"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields:    []string{"uid", "status.state"},
+		EventFields: []string{"status.state"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// Agora-Signature-V2 (SHA-256); Agora-Signature carries the SHA-1
+		// of the same body. notifyMs changes on retries, noticeId does not.
+		Name:   "agora",
+		Source: "https://docs.agora.io/cn/Video/signature_verify (Agora-Signature-V2)",
+		Proof:  proofDocs,
+		Kind:   kindHMAC, Header: "Agora-Signature-V2",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"noticeId"},
+		EventFields: []string{"eventType"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// The header's t= is not signed: v1 is the HMAC of the body alone,
+		// whose timestamp field (ms) is the one checked. No documented
+		// window; 5 min.
+		Name:   "livepeer",
+		Source: "livepeer/studio packages/api webhook sender (Livepeer-Signature: t=<ms>,v1=<hex HMAC of the body>)",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "Livepeer-Signature", List: listFormat{sep: ','}, Prefix: "v1=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		TimestampField: "timestamp", TimestampFormat: "unix_ms", Tolerance: 5 * minute,
+		IDFields:    []string{"id"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// 30 min as the SDK's constructEvent.
+		Name:   "elevenlabs",
+		Source: "https://elevenlabs.io/docs/product-guides/administration/webhooks; @elevenlabs/elevenlabs-js wrapper/webhooks.js",
+		Proof:  proofSDK + " (@elevenlabs/elevenlabs-js constructEvent accepts)",
+		Kind:   kindHMAC, Header: "ElevenLabs-Signature", List: kvList(',', "t", "v0"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix", Tolerance: 30 * minute,
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
+		// YouTube's hub (WebSub) signs the Atom feed with the hub.secret
+		// given at subscription. The subscription's GET intent check
+		// (hub.challenge) is not answered by this preset.
+		Name:   "youtube",
+		Source: "https://developers.google.com/youtube/v3/guides/push_notifications; https://www.w3.org/TR/websub/#signing-content",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-Hub-Signature", Prefix: "sha1=",
+		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
+	},
+	{
+		Name:   "heygen",
+		Source: "https://docs.heygen.com/docs/write-your-endpoint-to-process-webhook-events (Signature: hex HMAC-SHA256 of the body)",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"event_type", "event_data.video_id"},
+		EventFields: []string{"event_type"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// The public key is base64 (Mission Control); ±300 s as the SDK.
+		Name:   "telnyx",
+		Source: "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks; telnyx-node lib/webhooks.js",
+		Proof:  "round trip: signed with Go's ed25519, accepted by the telnyx npm TelnyxWebhook.verify",
+		Kind:   kindEd25519, Header: "telnyx-signature-ed25519", Encoding: "base64", Signed: "{timestamp}|{body}",
+		TimestampHeader: "telnyx-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields:    []string{"data.id"},
+		EventFields: []string{"data.event_type"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// t is in milliseconds; 180 s as the SDK.
+		Name:   "workos",
+		Source: "https://workos.com/docs/events/data-syncing/webhooks; @workos-inc/node SignatureProvider",
+		Proof:  proofSDK + " (@workos-inc/node computeSignature)",
+		Kind:   kindHMAC, Header: "WorkOS-Signature", List: kvList(',', "t", "v1"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix_ms", Tolerance: 3 * minute,
+		IDFields:    []string{"id"},
+		EventFields: []string{"event"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// t is in milliseconds, the MAC unpadded base64url. The SDK checks
+		// no window; 5 min.
+		Name:   "sanity",
+		Source: "https://www.sanity.io/docs/webhooks; @sanity/webhook encodeSignatureHeader",
+		Proof:  proofSDK + " (@sanity/webhook encodeSignatureHeader)",
+		Kind:   kindHMAC, Header: "sanity-webhook-signature", List: kvList(',', "t", "v1"),
+		Algorithm: "sha256", Encoding: "base64url", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix_ms", Tolerance: 5 * minute,
+		IDHeaders:   []string{"idempotency-key"},
+		EventHeader: "sanity-operation",
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
+		Name:   "razorpay",
+		Source: "https://razorpay.com/docs/webhooks/validate-test/; razorpay npm validateWebhookSignature",
+		Proof:  proofSDK + " (razorpay validateWebhookSignature accepts)",
+		Kind:   kindHMAC, Header: "X-Razorpay-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDHeaders:   []string{"x-razorpay-event-id"},
+		EventFields: []string{"event"},
+		Covers:      coversBody,
+	},
+	{
+		Name:   "coinbase-commerce",
+		Source: "https://docs.cdp.coinbase.com/commerce/docs/webhooks-security; coinbase-commerce-node lib/Webhook.js",
+		Proof:  proofSDK + " (coinbase-commerce-node computeSignature)",
+		Kind:   kindHMAC, Header: "X-CC-Webhook-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"event.id"},
+		EventFields: []string{"event.type"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// x-webflow-timestamp is in milliseconds; Webflow's docs refuse
+		// requests older than 5 min.
+		Name:   "webflow",
+		Source: "https://developers.webflow.com/data/docs/working-with-webhooks#validating-request-signatures",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "x-webflow-signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}:{body}",
+		TimestampHeader: "x-webflow-timestamp", TimestampFormat: "unix_ms", Tolerance: 5 * minute,
+		EventFields: []string{"triggerType"},
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
+		// Reporting webhooks. No window is mandated; 5 min.
+		Name:   "customerio",
+		Source: "https://docs.customer.io/journeys/webhooks/#securely-verify-requests",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-CIO-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
+		TimestampHeader: "X-CIO-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields:    []string{"event_id"},
+		EventFields: []string{"metric"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// Terraform Cloud / Enterprise notification token; the body lists
+		// notifications (no single id or type).
+		Name:   "terraform",
+		Source: "https://developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configurations#notification-authenticity",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-TFE-Notification-Signature",
+		Algorithm: "sha512", Encoding: "hex", Signed: "{body}",
+		Covers: coversBody,
+	},
+	{
+		// The signature mode of the webhook's token (the token mode sends
+		// the token itself: preset token). No window is mandated; 5 min.
+		Name:   "buildkite",
+		Source: "https://buildkite.com/docs/apis/webhooks#webhook-signature",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Buildkite-Signature", List: kvList(',', "timestamp", "signature"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix", Tolerance: 5 * minute,
+		EventHeader: "X-Buildkite-Event",
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
+		Name:   "heroku",
+		Source: "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "Heroku-Webhook-Hmac-SHA256",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+		IDFields:    []string{"webhook_metadata.event.id"},
+		EventFields: []string{"webhook_metadata.event.include"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		Name:   "launchdarkly",
+		Source: "https://docs.launchdarkly.com/home/infrastructure/webhooks#signing-webhooks",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-LD-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"_id"},
+		EventFields: []string{"kind"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// A comma-separated list of versioned signatures; v1 only today.
+		Name:   "circleci",
+		Source: "https://circleci.com/docs/webhooks/#validate-webhooks",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "circleci-signature", List: listFormat{sep: ','}, Prefix: "v1=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// Several v1= signatures while a secret rotates.
+		Name:   "pagerduty",
+		Source: "https://developer.pagerduty.com/docs/webhooks/webhook-signatures/",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-PagerDuty-Signature", List: listFormat{sep: ','}, Prefix: "v1=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"event.id"},
+		EventFields: []string{"event.event_type"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		// Box signs the body and the delivery time with two keys; the
+		// primary signature is checked against every configured key, so
+		// configure both while rotating. 10 min as Box's SDKs.
+		Name:   "box",
+		Source: "https://developer.box.com/guides/webhooks/v2/signatures-v2/",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "box-signature-primary",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{body}{timestamp}",
+		TimestampHeader: "box-delivery-timestamp", TimestampFormat: "rfc3339", Tolerance: 10 * minute,
+		IDHeaders:   []string{"box-delivery-id"},
+		EventFields: []string{"trigger"},
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
+		// Postmark does not sign: basic auth credentials in the webhook
+		// URL (user:password) and its IP allowlist.
+		Name:   "postmark",
+		Source: "https://postmarkapp.com/developer/webhooks/webhooks-overview#protecting-your-webhook",
+		Proof:  proofToken,
+		Kind:   kindBasic, Header: "Authorization",
+		IDFields:    []string{"MessageID", "RecordType"},
+		EventFields: []string{"RecordType"},
+		Covers:      0, Credential: true,
+	},
+	{
+		Name:   "segment",
+		Source: "https://segment.com/docs/connections/destinations/catalog/webhooks/#authentication",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Signature",
+		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
+		IDFields:    []string{"messageId"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversID,
+	},
+	{
+		Name:   "lemonsqueezy",
+		Source: "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Signature",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		EventHeader: "X-Event-Name",
+		Covers:      coversBody,
+	},
+	{
+		// While a secret rotates Persona sends two space-separated
+		// t=,v1= pairs; the last one is checked. No window is mandated;
+		// 5 min.
+		Name:   "persona",
+		Source: "https://docs.withpersona.com/docs/webhooks-best-practices#checking-signatures",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "Persona-Signature", List: kvList(',', "t", "v1"),
+		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
+		TimestampFormat: "unix", Tolerance: 5 * minute,
+		IDFields:    []string{"data.id"},
+		EventFields: []string{"data.attributes.name"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
+		// Not Standard Webhooks despite the header's name: a bare hex
+		// HMAC-SHA1 of the body.
+		Name:   "storyblok",
+		Source: "https://www.storyblok.com/docs/guide/in-depth/webhooks#securing-a-webhook",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "webhook-signature",
+		Algorithm: "sha1", Encoding: "hex", Signed: "{body}",
+		EventFields: []string{"action"},
+		Covers:      coversBody,
+	},
+	{
+		// The timestamp is ISO 8601 and signed before the body. No window
+		// is mandated; 5 min.
+		Name:   "zendesk",
+		Source: "https://developer.zendesk.com/documentation/webhooks/verifying/",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-Zendesk-Webhook-Signature",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{timestamp}{body}",
+		TimestampHeader: "X-Zendesk-Webhook-Signature-Timestamp", TimestampFormat: "rfc3339", Tolerance: 5 * minute,
+		IDFields:    []string{"id"},
+		EventFields: []string{"type"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured

@@ -77,9 +77,13 @@ func newAsymScheme(p *preset, publicKeys []string) (*asymScheme, error) {
 func (s *asymScheme) parseKey(p *preset, key string) (func(msg, digest, sig []byte) bool, error) {
 	switch p.Kind {
 	case kindEd25519:
+		// Discord shows the key in hex, Telnyx in base64.
 		pub, err := hex.DecodeString(key)
+		if err != nil {
+			pub, err = base64.StdEncoding.DecodeString(key)
+		}
 		if err != nil || len(pub) != ed25519.PublicKeySize {
-			return nil, errors.New("`public_key` must be the 64 hex characters of an ed25519 public key")
+			return nil, errors.New("`public_key` must be an ed25519 public key: 64 hex characters or 44 of base64")
 		}
 		return func(msg, _, sig []byte) bool { return ed25519.Verify(pub, msg, sig) }, nil
 	case kindECDSA:

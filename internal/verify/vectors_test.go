@@ -120,7 +120,9 @@ func mac64(secret, msg string) string {
 
 func unix(s int64) time.Time { return time.Unix(s, 0) }
 
-func vectors() []vector { return append(firstVectors(), longTailVectors()...) }
+func vectors() []vector {
+	return append(append(firstVectors(), longTailVectors()...), moreVectors()...)
+}
 
 func firstVectors() []vector {
 	genericRSA := Options{PublicKeys: []string{spki(testRSA)}, Header: "X-Signature",

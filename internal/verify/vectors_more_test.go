@@ -1,0 +1,110 @@
+package verify
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"time"
+)
+
+// Independent vectors of the video, media and general senders added after
+// the first fifty presets: s14Body signed with s14Secret (python3 hmac),
+// except Agora's, which is the one its documentation publishes.
+const (
+	agoraBody = `{"eventType":10,"noticeId":"4eb720f0-8da7-11e9-a43e-53f411c2761f","notifyMs":1560408533119,"payload":{"a":"1","b":2},"productId":1}`
+	agoraSig  = "de96da5acf03b0021ac3b4fa2225e7ae6f3533a30d50bb02c08ea4fa748bda24"
+
+	// Daily's secret is base64: this one decodes to s14Secret.
+	dailySecret = "dGVzdF9zZWNyZXQ="
+	dailySig    = "TDeqV+ANwLd8nQX7Ln7vQCnqqHBPtNFWVyKzdWkkoB0=" // b64 HMAC-SHA256("1700000000." + body)
+
+	livepeerBody = `{"id":"evt_1","event":"asset.ready","timestamp":1700000000000}`
+	livepeerSig  = "1c9283b9417d01b87a03ab609c99f1c82cb7d7055532a4a4edae2a0e41359c77" // hex HMAC-SHA256(body)
+
+	workosSig    = "0d8e9355a81b1add43ed2d3af71f9242c9a7002ee629dd144d99c1f3e9fbcfc7" // hex HMAC-SHA256("1700000000000." + body)
+	sanitySig    = "DY6TVagbGt1D7S069x-SQsmnAC7mKd0UTZnB8-n7z8c"                      // raw base64url, same input
+	webflowSig   = "c362104483bcb944d164a96793c2db8ab869c4dbdb70d0d506ad526591570671" // hex HMAC-SHA256("1700000000000:" + body)
+	terraformSig = "a3dc5bb5c223f901bba6feb0f1a1b2affc15da5f86a30820693c8f4f90555b21135a4ac84341a9c0b789e5221730c8d7e07db1eb7d29e46a229048ec50be88a1"
+	boxSig       = "JLtYE+zBVfPreQ3Fk4rqAVempW9PV4qk9KBOrZDk6tk=" // b64 HMAC-SHA256(body + "2023-11-14T22:13:20Z")
+	zendeskSig   = "Nn6sdxSxGZmZVd8pAY0ioGxDDf+9tkNi3YBBMVxMgyQ=" // b64 HMAC-SHA256("2023-11-14T22:13:20Z" + body)
+	s14RFC3339   = "2023-11-14T22:13:20Z"                         // s14TS
+)
+
+// telnyxKey is the ed25519 key of seed 0x01..0x20 (Discord's vector key),
+// its public half in base64 as Telnyx shows keys.
+var telnyxKey = func() ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i + 1)
+	}
+	return ed25519.NewKeyFromSeed(seed)
+}()
+
+func telnyxVector() vector {
+	pub := base64.StdEncoding.EncodeToString(telnyxKey.Public().(ed25519.PublicKey))
+	body := `{"data":{"id":"evt_1","event_type":"call.hangup"}}`
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(telnyxKey, []byte(s14TS+"|"+body)))
+	other, _ := hex.DecodeString(otherEd25519)
+	return vector{
+		name: "telnyx (Go ed25519, base64 key)", provider: "telnyx",
+		opts: Options{PublicKeys: []string{pub}}, wrong: Options{PublicKeys: []string{base64.StdEncoding.EncodeToString(other)}},
+		header: hdr("telnyx-signature-ed25519", sig, "telnyx-timestamp", s14TS),
+		body:   body, signedAt: unix(1700000000), sigHdr: "telnyx-signature-ed25519", wantID: "evt_1",
+	}
+}
+
+func moreVectors() []vector {
+	at := unix(1700000000)
+	ms := time.UnixMilli(1700000000000)
+	rfc := time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)
+	return []vector{
+		stdWebhook("replicate Standard Webhooks SDK vector", "replicate", "webhook"),
+		{
+			name: "agora docs vector", provider: "agora",
+			opts: secrets("secret"), wrong: secrets("secreT"),
+			header: hdr("Agora-Signature-V2", agoraSig), body: agoraBody,
+			sigHdr: "Agora-Signature-V2", wantID: "4eb720f0-8da7-11e9-a43e-53f411c2761f",
+		},
+		{
+			name: "daily independent vector (base64 secret)", provider: "daily",
+			opts: secrets(dailySecret), wrong: secrets("dGVzdF9zZWNyZVQ="),
+			header: hdr("X-Webhook-Signature", dailySig, "X-Webhook-Timestamp", s14TS),
+			body:   s14Body, signedAt: at, sigHdr: "X-Webhook-Signature", wantID: "evt_1",
+		},
+		withTS(withID(s14("cloudflare-stream", "Webhook-Signature", "time="+s14TS+",sig1="+s14Dot), ""), at),
+		{
+			name: "livepeer independent vector (timestamp in the body)", provider: "livepeer",
+			opts: secrets(s14Secret), wrong: secrets("test_secreT"),
+			header: hdr("Livepeer-Signature", "t=1,v1="+livepeerSig), body: livepeerBody,
+			signedAt: ms, sigHdr: "Livepeer-Signature", wantID: "evt_1",
+		},
+		withTS(s14("elevenlabs", "ElevenLabs-Signature", "t="+s14TS+",v0="+s14Dot), at),
+		s14("youtube", "X-Hub-Signature", "sha1="+s14SHA1),
+		withID(s14("heygen", "Signature", s14Hex), ""),
+		telnyxVector(),
+		withID(withTS(s14("workos", "WorkOS-Signature", "t=1700000000000, v1="+workosSig), ms), "evt_1"),
+		withID(withTS(s14("sanity", "sanity-webhook-signature", "t=1700000000000,v1="+sanitySig, "idempotency-key", "idem-1"), ms), "idem-1"),
+		withID(s14("razorpay", "X-Razorpay-Signature", s14Hex, "x-razorpay-event-id", "ev-1"), "ev-1"),
+		s14("coinbase-commerce", "X-CC-Webhook-Signature", s14Hex),
+		withTS(s14("webflow", "x-webflow-signature", webflowSig, "x-webflow-timestamp", "1700000000000"), ms),
+		withID(withTS(s14("customerio", "X-CIO-Signature", s14V0[len("v0="):], "X-CIO-Timestamp", s14TS), at), ""),
+		s14("terraform", "X-TFE-Notification-Signature", terraformSig),
+		withTS(s14("buildkite", "X-Buildkite-Signature", "timestamp="+s14TS+",signature="+s14Dot), at),
+		s14("heroku", "Heroku-Webhook-Hmac-SHA256", s14Base64),
+		s14("launchdarkly", "X-LD-Signature", s14Hex),
+		withID(s14("circleci", "circleci-signature", "v1="+s14Hex), "evt_1"),
+		s14("pagerduty", "X-PagerDuty-Signature", "v1=0000000000000000000000000000000000000000000000000000000000000000,v1="+s14Hex),
+		withID(withTS(s14("box", "box-signature-primary", boxSig, "box-delivery-timestamp", s14RFC3339, "box-delivery-id", "d-1"), rfc), "d-1"),
+		{
+			name: "postmark basic auth", provider: "postmark",
+			opts: secrets("hooks:pa55"), wrong: secrets("hooks:pa56"),
+			header: hdr("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("hooks:pa55"))),
+			body:   `{"RecordType":"Bounce","MessageID":"m-1"}`, sigHdr: "Authorization", wantID: "m-1:Bounce", bodyFree: true,
+		},
+		s14("segment", "X-Signature", s14SHA1),
+		s14("lemonsqueezy", "X-Signature", s14Hex),
+		withTS(s14("persona", "Persona-Signature", "t="+s14TS+",v1="+s14Dot), at),
+		s14("storyblok", "webhook-signature", s14SHA1),
+		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
+	}
+}
