@@ -30,6 +30,8 @@ type config struct {
 	rate             string
 	backlog          int
 	backlogRSSMB     float64
+	drainEvents      int
+	steady           time.Duration
 	caddyBin         string
 	profileDir       string
 }
@@ -43,11 +45,13 @@ func main() {
 	flag.IntVar(&cfg.requests, "requests", 300000, "pre-signed unique requests per scenario; a scenario ends early when they run out")
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections")
 	flag.StringVar(&cfg.client, "client", "raw", "load generator's client: raw (HTTP/1.1 bytes on a socket, like wrk) or http (net/http)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-6) or name ("+scenarioNames()+
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-10) or name ("+scenarioNames()+
 		"), or \"backlog\"; the reference (1) always runs too, ratios need it; 6 runs only when named")
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "Markdown report to write; empty for none")
 	flag.StringVar(&cfg.rate, "rate", "3000/s", "the webhook_forward destination's rate")
 	flag.IntVar(&cfg.backlog, "backlog", 0, "also queue this many events in Redis and check the gateway's memory while it drains them (1000000 takes several minutes)")
+	flag.IntVar(&cfg.drainEvents, "drain", 50000, "events queued for each drain scenario (7, 8)")
+	flag.DurationVar(&cfg.steady, "steady", 20*time.Second, "ingest phase of the steady scenarios (9, 10)")
 	flag.Float64Var(&cfg.backlogRSSMB, "backlog-rss", 150, "peak RSS in MB the draining gateway must stay under")
 	flag.StringVar(&cfg.caddyBin, "caddy", "", "gateway binary; empty builds bin/caddy from this checkout first")
 	flag.StringVar(&cfg.profileDir, "profile", "", "save CPU and allocation profiles of the gateway during each timed phase into this directory")
@@ -87,7 +91,7 @@ func selectScenarios(only string) (selected []scenario, backlogOnly bool, err er
 		onlyBacklog = false
 		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.key == name || strconv.Itoa(sc.num) == name })
 		if i < 0 {
-			return nil, false, fmt.Errorf("unknown scenario %q; want 1-6, %s or backlog", name, scenarioNames())
+			return nil, false, fmt.Errorf("unknown scenario %q; want 1-10, %s or backlog", name, scenarioNames())
 		}
 		want[scenarios[i].num] = true
 	}

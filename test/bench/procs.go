@@ -270,6 +270,9 @@ type destination struct {
 
 	mu        sync.Mutex
 	delivered map[string]int
+	// first and last are when the first and the latest delivery since
+	// reset or mark arrived, for the drain scenarios' timing.
+	first, last time.Time
 }
 
 func startDestination() (*destination, error) {
@@ -286,8 +289,13 @@ func startDestination() (*destination, error) {
 func (d *destination) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	if id := r.Header.Get("Webhook-Id"); id != "" {
+		now := time.Now()
 		d.mu.Lock()
 		d.delivered[id]++
+		if d.first.IsZero() {
+			d.first = now
+		}
+		d.last = now
 		d.mu.Unlock()
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -298,7 +306,24 @@ func (d *destination) serve(w http.ResponseWriter, r *http.Request) {
 func (d *destination) reset() {
 	d.mu.Lock()
 	d.delivered = map[string]int{}
+	d.first, d.last = time.Time{}, time.Time{}
 	d.mu.Unlock()
+}
+
+// mark starts the timing of first and last over, and returns how many
+// distinct ids arrived so far.
+func (d *destination) mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.first, d.last = time.Time{}, time.Time{}
+	return len(d.delivered)
+}
+
+// span is the time from the first delivery since mark to the latest.
+func (d *destination) span() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last.Sub(d.first)
 }
 
 // count reports how many of ids were delivered, and how many distinct ids

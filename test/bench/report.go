@@ -111,6 +111,9 @@ func (r report) goals(o outcome) []goal {
 	}
 	var gs []goal
 	ratio := r.ratio(o)
+	if o.flow != nil {
+		return flowGoals(o, ratio)
+	}
 	ratioGoal := func(want float64) {
 		what := ""
 		if o.sc.forward {
@@ -193,6 +196,9 @@ func (r report) rows() [][]string {
 		if o.sc.forward {
 			rate += " (202)"
 		}
+		if o.flow != nil {
+			rate += flowUnit(o)
+		}
 		rows = append(rows, []string{fmt.Sprint(o.sc.num), o.sc.title, rate, fmtLatency(o.load.p50), fmtLatency(o.load.p99),
 			fmt.Sprint(o.load.non2xx), fmtRatio(r.ratio(o)), fmt.Sprintf("%d µs", o.cpuPerReq.Microseconds()), rt, fmt.Sprintf("%.0f", o.rssMB), r.rowVerdict(o)})
 	}
@@ -214,6 +220,10 @@ func (r report) details() []string {
 	lines = append(lines, "")
 	for _, o := range r.outcomes {
 		l := o.load
+		if o.flow != nil {
+			lines = append(lines, flowDetail(o))
+			continue
+		}
 		line := fmt.Sprintf("(%d) %d timed requests in %.1fs", o.sc.num, l.sent, l.elapsed.Seconds())
 		if l.non2xx > 0 {
 			line += fmt.Sprintf(", answers by status %v (0 = connection error)", l.status)

@@ -54,6 +54,9 @@ type outcome struct {
 	accepted, delivered, twice int
 	dead                       int64
 	drain                      time.Duration
+
+	// flow is set by the drain and steady scenarios.
+	flow *flowOutcome
 }
 
 func (o outcome) allDelivered() bool {
@@ -61,6 +64,9 @@ func (o outcome) allDelivered() bool {
 }
 
 func (b *bench) runScenario(ctx context.Context, sc scenario) (out outcome) {
+	if sc.run != nil {
+		return sc.run(b, ctx, sc)
+	}
 	out = outcome{sc: sc, roundTrips: math.NaN(), commandsSent: math.NaN(), deliveryCommands: math.NaN()}
 	dir, err := os.MkdirTemp("", "whi-bench-")
 	if err != nil {

@@ -1,5 +1,7 @@
 package main
 
+import "context"
+
 // The Caddyfiles of the scenarios. {{.Redis}} empty means the embedded
 // store under XDG_DATA_HOME.
 const header = `{
@@ -73,6 +75,10 @@ type scenario struct {
 	// optIn: run only when named in -only; it has no goal, and profiles
 	// the gateway's own work.
 	optIn bool
+	// run, when set, replaces the load-then-drain of runScenario
+	// (drain.go's scenarios); steady marks the steady one.
+	run    func(*bench, context.Context, scenario) outcome
+	steady bool
 }
 
 var scenarios = []scenario{
@@ -82,4 +88,8 @@ var scenarios = []scenario{
 	{num: 4, key: "forward-redis", title: "webhook_verify + webhook_forward, Redis", caddyfile: forwardConfig, redis: true, forward: true},
 	{num: 5, key: "forward-embedded", title: "webhook_verify + webhook_forward, embedded", caddyfile: forwardConfig, forward: true},
 	{num: 6, key: "verify-alone", title: "webhook_verify (hmac, dedupe off, no store) + reverse_proxy", caddyfile: verifyAloneConfig, bodyOnly: true, optIn: true},
+	{num: 7, key: "drain-redis", title: "drain of a queued backlog, Redis", redis: true, run: (*bench).runDrain},
+	{num: 8, key: "drain-embedded", title: "drain of a queued backlog, embedded", run: (*bench).runDrain},
+	{num: 9, key: "steady-redis", title: "steady ingest at half the async capacity, Redis", redis: true, run: (*bench).runSteady, steady: true},
+	{num: 10, key: "steady-embedded", title: "steady ingest at half the async capacity, embedded", run: (*bench).runSteady, steady: true},
 }
