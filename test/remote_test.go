@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/go-jose/go-jose/v4"
 )
 
 const snsEdgeConfig = `{
@@ -183,16 +183,24 @@ func TestPubSubAtTheEdge(t *testing.T) {
 	g.extraEnv = []string{"SSL_CERT_FILE=" + caFile}
 	g.Start()
 
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	push := func(iat, exp time.Time) (int, string) {
 		t.Helper()
 		n++
-		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		claims, _ := json.Marshal(map[string]any{
 			"iss": "https://accounts.google.com", "aud": pushAudience, "azp": "1234", "sub": "1234",
 			"email": pushAccount, "email_verified": true, "iat": iat.Unix(), "exp": exp.Unix(),
 		})
-		tok.Header["kid"] = "k1"
-		signed, err := tok.SignedString(key)
+		jws, err := signer.Sign(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := jws.CompactSerialize()
 		if err != nil {
 			t.Fatal(err)
 		}

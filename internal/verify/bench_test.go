@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // BenchmarkVerify runs one verification per preset on its test vector; the
@@ -30,7 +28,7 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.Run("livekit", func(b *testing.B) {
 		v := mustNew(b, "livekit", Options{KeyID: lkKey, Secrets: []string{lkSecret}})
-		r := livekitRequest(livekitToken(b, lkSecret, lkKey, []byte(lkBody), lkNow, jwt.SigningMethodHS256), lkBody, lkNow)
+		r := livekitRequest(livekitToken(b, lkSecret, lkKey, []byte(lkBody), lkNow, "HS256"), lkBody, lkNow)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := v.Verify(r); err != nil {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // checkParsed asserts the invariants of any parsed signature header.
@@ -169,7 +167,7 @@ func FuzzTimestamp(f *testing.F) {
 }
 
 func FuzzJWT(f *testing.F) {
-	good := livekitToken(f, lkSecret, lkKey, []byte(lkBody), lkNow, jwt.SigningMethodHS256)
+	good := livekitToken(f, lkSecret, lkKey, []byte(lkBody), lkNow, "HS256")
 	f.Add(good)
 	f.Add("Bearer " + good)
 	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJBUElhYmMxMjMifQ.")

@@ -3,15 +3,18 @@ package verify
 import (
 	"bytes"
 	"crypto"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"hash"
 	"io"
 	"math/big"
 	"net/http"
@@ -21,7 +24,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // remoteFixture is a local TLS server standing in for AWS SNS (signing
@@ -216,8 +218,8 @@ func (f *remoteFixture) snsSigned(fields map[string]string, version string) stri
 
 // googleToken mints a push token as Google would, with claims overridden
 // (nil: removed).
-func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over jwt.MapClaims) string {
-	claims := jwt.MapClaims{
+func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over map[string]any) string {
+	claims := map[string]any{
 		"iss": "https://accounts.google.com", "aud": testPushURL, "azp": "1234", "sub": "1234",
 		"email": testPushAccount, "email_verified": true,
 		"iat": 1700000000 - 10, "exp": 1700000000 + 3590,
@@ -228,19 +230,48 @@ func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over jwt.MapClaims) str
 			delete(claims, k)
 		}
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	t.Header["kid"] = "k1"
-	s, err := t.SignedString(key)
+	return rs256(key, claims)
+}
+
+// rs256 signs claims as an RS256 JWT with the key id k1.
+func rs256(key *rsa.PrivateKey, claims map[string]any) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		panic(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		panic(err)
+	}
+	s, err := jws.CompactSerialize()
 	if err != nil {
 		panic(err)
 	}
 	return s
 }
 
-func hs256(secret string, claims jwt.MapClaims) string {
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+// macJWT makes a JWT of claims by hand, independently of the code under
+// test: alg HS256 or HS512 keyed with secret, or "none" (no signature).
+func macJWT(alg, secret string, claims any) string {
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		panic(err)
 	}
-	return s
+	signed := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"`+alg+`","typ":"JWT"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString(payload)
+	var m hash.Hash
+	switch alg {
+	case "HS256":
+		m = hmac.New(sha256.New, []byte(secret))
+	case "HS512":
+		m = hmac.New(sha512.New, []byte(secret))
+	default:
+		return signed + "."
+	}
+	m.Write([]byte(signed))
+	return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
+
+func hs256(secret string, claims map[string]any) string { return macJWT("HS256", secret, claims) }

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // jwtBodyScheme verifies JW Player's webhook token: an HS256 JWT in
@@ -17,18 +18,14 @@ import (
 // is authentic when the token verifies and its claims equal the body.
 type jwtBodyScheme struct {
 	header string
-	keys   jwt.VerificationKeySet
+	keys   []hmacKey
 }
 
 func newJWTBodyScheme(p *preset, secrets []string) (*jwtBodyScheme, error) {
 	if len(secrets) == 0 {
 		return nil, errNeedSecret(p.Name)
 	}
-	s := &jwtBodyScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header)}
-	for _, secret := range secrets {
-		s.keys.Keys = append(s.keys.Keys, []byte(secret))
-	}
-	return s, nil
+	return &jwtBodyScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header), keys: hmacKeys(secrets)}, nil
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>" value
@@ -41,8 +38,8 @@ func bearerToken(value string) string {
 	return strings.TrimSpace(token)
 }
 
-// decodeJSON decodes with json.Number, as the JWT parser is told to, so
-// that numbers compare exactly.
+// decodeJSON decodes with json.Number, so that numbers compare exactly,
+// and refuses trailing data.
 func decodeJSON(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -69,23 +66,47 @@ func (s *jwtBodyScheme) check(r *Request, now time.Time) (time.Time, string, err
 	if token == "" {
 		return time.Time{}, "", errMissing
 	}
-	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims,
-		func(*jwt.Token) (any, error) { return s.keys, nil },
-		jwt.WithValidMethods([]string{"HS256"}),
-		jwt.WithJSONNumber(),
-		jwt.WithLeeway(jwtLeeway),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	jws, err := parseJWT(token, jose.HS256)
 	if err != nil {
-		return time.Time{}, "", jwtError(err)
+		return time.Time{}, "", err
+	}
+	payload, err := verifyHMAC(jws, s.keys)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	var claims map[string]any
+	if decodeJSON(payload, &claims) != nil || claims == nil {
+		return time.Time{}, "", errMalformed
+	}
+	exp, expOK := numericDate(claims, "exp")
+	nbf, nbfOK := numericDate(claims, "nbf")
+	if err := checkJWTTimes(&jwt.Claims{Expiry: exp, NotBefore: nbf}, now, jwtLeeway, false); err != nil {
+		return time.Time{}, "", err
+	}
+	if !expOK || !nbfOK {
+		return time.Time{}, "", errNoMatch
 	}
 	var body map[string]any
 	if decodeJSON(r.Body, &body) != nil {
 		return time.Time{}, "", errNoMatch
 	}
-	if !reflect.DeepEqual(map[string]any(claims), body) {
+	if !reflect.DeepEqual(claims, body) {
 		return time.Time{}, "", errNoMatch
 	}
 	return time.Time{}, "", nil
+}
+
+// numericDate reads the time claim name of claims decoded by decodeJSON:
+// nil when it is absent, ok false when it is not a number of seconds.
+func numericDate(claims map[string]any, name string) (d *jwt.NumericDate, ok bool) {
+	v, present := claims[name]
+	if !present {
+		return nil, true
+	}
+	n, isNumber := v.(json.Number)
+	d = new(jwt.NumericDate)
+	if !isNumber || d.UnmarshalJSON([]byte(n)) != nil {
+		return nil, false
+	}
+	return d, true
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 const (
@@ -42,7 +42,7 @@ type oidcScheme struct {
 }
 
 type googleClaims struct {
-	jwt.RegisteredClaims
+	jwt.Claims
 	Email         string `json:"email"`
 	EmailVerified bool   `json:"email_verified"`
 }
@@ -98,26 +98,32 @@ func (s *oidcScheme) check(r *Request, now time.Time) (time.Time, string, error)
 	if token == "" {
 		return time.Time{}, "", errMissing
 	}
-	var claims googleClaims
-	_, err := jwt.ParseWithClaims(token, &claims,
-		func(t *jwt.Token) (any, error) {
-			kid, _ := t.Header["kid"].(string)
-			return s.key(kid, now)
-		},
-		jwt.WithValidMethods([]string{"RS256"}),
-		jwt.WithAudience(s.audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(googleSkew),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	jws, err := parseJWT(token, jose.RS256)
 	if err != nil {
-		return time.Time{}, "", jwtError(err)
+		return time.Time{}, "", err
+	}
+	key, err := s.key(jws.Signatures[0].Header.KeyID, now)
+	if errors.Is(err, ErrKeyUnavailable) {
+		return time.Time{}, "", ErrKeyUnavailable
+	}
+	if err != nil {
+		return time.Time{}, "", errNoMatch
+	}
+	payload, err := jws.Verify(key)
+	if err != nil {
+		return time.Time{}, "", errNoMatch
+	}
+	var claims googleClaims
+	if err := readClaims(payload, &claims, &claims.Claims, now, googleSkew, true); err != nil {
+		return time.Time{}, "", err
+	}
+	if claims.Expiry == nil || !claims.Audience.Contains(s.audience) {
+		return time.Time{}, "", errNoMatch
 	}
 	if claims.IssuedAt == nil {
 		return time.Time{}, "", errMalformed
 	}
-	if exp := claims.ExpiresAt.Time; exp.Sub(claims.IssuedAt.Time) > googleMaxLifetime || exp.Sub(now) >= googleMaxLifetime {
+	if exp := claims.Expiry.Time(); exp.Sub(claims.IssuedAt.Time()) > googleMaxLifetime || exp.Sub(now) >= googleMaxLifetime {
 		return time.Time{}, "", errLifetime
 	}
 	if !slices.Contains(googleIssuers, claims.Issuer) || claims.Email != s.email || !claims.EmailVerified {

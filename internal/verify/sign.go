@@ -17,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/stdwebhooks"
@@ -320,15 +321,15 @@ func (s *signer) contentful() error {
 // jwt makes LiveKit's token: HS256 from the API key, with the body's hash.
 func (s *signer) jwt() error {
 	sum := sha256.Sum256(s.r.Body)
-	claims := bodyHashClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
+	claims, _ := json.Marshal(bodyHashClaims{ // plain strings and numbers: cannot fail
+		Claims: jwt.Claims{
 			Issuer:    s.keyID,
 			NotBefore: jwt.NewNumericDate(s.r.Now),
-			ExpiresAt: jwt.NewNumericDate(s.r.Now.Add(livekitTokenTTL)),
+			Expiry:    jwt.NewNumericDate(s.r.Now.Add(livekitTokenTTL)),
 		},
 		SHA256: base64.StdEncoding.EncodeToString(sum[:]),
-	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.secret))
+	})
+	token, err := signHS256(s.secret, claims)
 	if err != nil {
 		return err
 	}
@@ -338,16 +339,32 @@ func (s *signer) jwt() error {
 
 // jwtBody makes JW Player's token: HS256 whose claims are the JSON body.
 func (s *signer) jwtBody() error {
-	var claims jwt.MapClaims
+	var claims map[string]any
 	if decodeJSON(s.r.Body, &claims) != nil || claims == nil {
 		return errors.New("the body must be a JSON object: it becomes the token's claims")
 	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.secret))
+	payload, _ := json.Marshal(claims) // decoded JSON: cannot fail
+	token, err := signHS256(s.secret, payload)
 	if err != nil {
 		return err
 	}
 	s.h.Set(s.p.Header, "Bearer "+token)
 	return nil
+}
+
+// signHS256 returns the compact JWT of the JSON claims, HMAC-SHA256 keyed
+// with secret.
+func signHS256(secret string, claims []byte) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: hmacKey(secret)},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(claims)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }
 
 // SignStandard returns the Standard Webhooks webhook-signature value
