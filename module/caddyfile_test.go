@@ -1,7 +1,9 @@
 package webhookingress
 
 import (
+	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,85 @@ func TestUnmarshalVerify(t *testing.T) {
 	}
 }
 
+// Every option of webhook_verify has its subdirective, and what the
+// Caddyfile sets survives the JSON config it adapts to.
+func TestEveryVerifyOptionFromTheCaddyfile(t *testing.T) {
+	// Provider sns, with the credential a placeholder: the adapt-time
+	// checks pass whatever the other options say.
+	d := caddyfile.NewTestDispenser(`webhook_verify sns {
+		secret {env.SECRET}
+		public_key {env.KEY}
+		api_key key-id
+		tolerance 2m
+		max_body 64KB
+		dedupe json data.id 48h
+		replay_ttl 10m
+		scope renders
+		name renders-in
+		url https://hooks.example.com/x
+		on_store_error allow
+		verify_token {env.META_TOKEN}
+		topic_arn arn:aws:sns:us-east-1:123456789012:orders
+		sns_host sns\.example\.com
+		auto_confirm
+		audience https://hooks.example.com/x
+		email push@project.iam.gserviceaccount.com
+		jwks_url https://keys.example.com/certs
+		header X-Sig
+		query token
+		algorithm sha512
+		encoding base64
+		prefix v1=
+		signed "{timestamp}.{body}"
+		timestamp_header X-Ts
+		timestamp_format unix_ms
+		id_header X-Id
+	}`)
+	var v Verify
+	if err := v.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range zeroFields(reflect.ValueOf(v.VerifyOptions), "") {
+		t.Errorf("VerifyOptions.%s is not set by any subdirective", field)
+	}
+	if v.Scheme.Signed != "{timestamp}.{body}" || v.PubSub.Email != "push@project.iam.gserviceaccount.com" {
+		t.Errorf("parsed %+v", v.VerifyOptions)
+	}
+
+	b, err := json.Marshal(&v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nested := range []string{`"sns":{`, `"pubsub":{`, `"facebook":{`, `"scheme":{`} {
+		if !strings.Contains(string(b), nested) {
+			t.Errorf("the JSON config lacks %s...}: %s", nested, b)
+		}
+	}
+	var back Verify
+	if err := caddy.StrictUnmarshalJSON(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.VerifyOptions, v.VerifyOptions) {
+		t.Errorf("through JSON:\n%+v\nwas\n%+v", back.VerifyOptions, v.VerifyOptions)
+	}
+}
+
+// zeroFields names the exported fields of v, a struct, left at their zero
+// value, nested structs' fields too.
+func zeroFields(v reflect.Value, prefix string) []string {
+	var zero []string
+	for i := range v.NumField() {
+		f, name := v.Field(i), prefix+v.Type().Field(i).Name
+		switch {
+		case f.Kind() == reflect.Struct:
+			zero = append(zero, zeroFields(f, name+".")...)
+		case f.IsZero():
+			zero = append(zero, name)
+		}
+	}
+	return zero
+}
+
 func TestUnmarshalVerifyErrors(t *testing.T) {
 	cases := map[string]string{
 		"webhook_verify":                                          "needs a provider",
@@ -54,6 +135,12 @@ func TestUnmarshalVerifyErrors(t *testing.T) {
 		"webhook_verify sns {\ntopic_arn orders\n}":                                        "not an SNS topic ARN",
 		"webhook_verify pubsub {\nemail p@x.iam.gserviceaccount.com\n}":                    "add `audience <aud>`",
 		"webhook_verify pubsub {\nemail p@x\naudience https://h/p\njwks_url http://x/c\n}": "`jwks_url` must be an https URL",
+		// Checked at adapt time even when the verifier waits for a
+		// placeholder, or when it is built.
+		"webhook_verify github {\nsecret {env.S}\non_store_error sometimes\n}":  "on_store_error must be reject or allow",
+		"webhook_verify github {\nsecret {env.S}\nauto_confirm\n}":              "auto_confirm applies to provider sns only",
+		"webhook_verify stripe {\nsecret s\ntolerance 10m\nreplay_ttl 15m\n}":   "shorter than twice the tolerance (10m0s)",
+		"webhook_verify github {\nsecret s\ndedupe header X-GitHub-Delivery\n}": "does not cover request headers",
 	}
 	for in, want := range cases {
 		var v Verify
