@@ -149,6 +149,14 @@ func (f *flood) accepted() int {
 	return n
 }
 
+// awaitAccepted waits until n more of f's events have been accepted: a
+// fault lands on ingest under way however fast this machine is.
+func (f *flood) awaitAccepted(t *testing.T, n int) {
+	t.Helper()
+	from := f.accepted()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d more events accepted", n), func() bool { return f.accepted() >= from+n })
+}
+
 // countsOf turns flood results into ingestCounts, and the answers into a
 // histogram for the report.
 func countsOf(results []result) (ingestCounts, map[string]int) {
@@ -249,6 +257,14 @@ func deliveredIDs(be *backend, path string) map[string]int {
 		}
 	}
 	return got
+}
+
+// settled reports whether g's queue for destination holds nothing queued,
+// leased or retrying: every delivery so far is acknowledged and none can
+// follow.
+func (g *gateway) settled(destination string) bool {
+	q := g.queue(destination)
+	return q.Queued+q.InFlight+q.Retrying == 0
 }
 
 // queueStats is the admin API's view of one destination.

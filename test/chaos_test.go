@@ -71,7 +71,7 @@ func killDuringIngest(t *testing.T, redis bool) {
 	var all ingestCounts
 	for round := range chaosScale(1, 5) {
 		f := startFlood(t, g.URL("/hooks"), fmt.Sprintf("kill_ingest_%s_%d", storeName(redis), round), 8)
-		time.Sleep(chaosScale(700*time.Millisecond, 3*time.Second))
+		f.awaitAccepted(t, chaosScale(200, 1000))
 		g.Kill()
 		c, answers := countsOf(f.Stop())
 		t.Logf("round %d: killed during ingest: %v", round, answers)
@@ -184,7 +184,7 @@ func redisStoppedDuringIngest(t *testing.T) {
 	g := chaosGateway(t, "a", gatewayVars{Backend: be.URL, Redis: redis.URL()})
 	g.Start()
 	f := startFlood(t, g.URL("/hooks"), "redis_down", 4)
-	time.Sleep(500 * time.Millisecond)
+	f.awaitAccepted(t, 50)
 	redis.Stop()
 	down := time.Now()
 	time.Sleep(chaosScale(2*time.Second, 10*time.Second))
@@ -200,7 +200,7 @@ func redisStoppedDuringIngest(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(500 * time.Millisecond)
+	f.awaitAccepted(t, 50)
 	results := f.Stop()
 
 	whileDown := 0
@@ -239,11 +239,11 @@ func TestChaosInternalServiceDown(t *testing.T) {
 			g := chaosGateway(t, "a", gatewayVars{Backend: be.URL})
 			g.Start()
 			f := startFlood(t, g.URL("/hooks"), "service_down", 4)
-			time.Sleep(300 * time.Millisecond)
+			f.awaitAccepted(t, 50)
 			tc.down(t, be)
 			time.Sleep(outage)
 			tc.back(t, be)
-			time.Sleep(300 * time.Millisecond)
+			f.awaitAccepted(t, 50)
 			c, answers := countsOf(f.Stop())
 			t.Logf("answers: %v; the service answered %d requests in all", answers, len(be.Requests()))
 			if c.refused != 0 {

@@ -196,7 +196,7 @@ func TestForwardAnswers202AndDeduplicates(t *testing.T) {
 		t.Fatalf("provider retry: %d %s, want 200 duplicate", status, resp)
 	}
 	eventually(t, 10*time.Second, "the delivery", func() bool { return len(be.successes()) == 1 })
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "the queue to settle", func() bool { return g.settled(be.URL + "/events") })
 	if n := len(be.Requests()); n != 1 {
 		t.Fatalf("%d deliveries, want 1", n)
 	}
@@ -241,7 +241,7 @@ func TestForwardSurvivesSIGKILL(t *testing.T) {
 				c = ingest(t, g, "/hooks", "msg_kill_"+name, 3000)
 				close(done)
 			}()
-			time.Sleep(500 * time.Millisecond)
+			eventually(t, 30*time.Second, "deliveries under way", func() bool { return len(be.Requests()) >= 20 })
 			g.Kill()
 			<-done
 			if c.accepted == 0 || c.refused == 0 {

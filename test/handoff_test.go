@@ -116,7 +116,7 @@ func TestForwardTakesOverTheClaim(t *testing.T) {
 	})
 
 	eventually(t, 10*time.Second, "the deliveries", func() bool { return len(deliveredIDs(be, "/events")) == 2 })
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "the queue to settle", func() bool { return g.settled(be.URL + "/events") })
 	if delivered := deliveredIDs(be, "/events"); delivered["msg_handoff"] != 1 || delivered["msg_down"] != 1 || len(delivered) != 2 {
 		t.Fatalf("delivered %v, want msg_handoff and msg_down once each", delivered)
 	}

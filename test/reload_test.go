@@ -95,12 +95,16 @@ func TestReloadUnderLoadLeaksNothing(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(300 * time.Millisecond)
 	// go-redis grows its pool to the load; count clients once it has.
+	underLoad := func(answers int64) {
+		from := ok.Load()
+		eventually(t, 30*time.Second, "answers under load", func() bool { return ok.Load() >= from+answers })
+	}
+	underLoad(100)
 	baseClients := redisClients(t, redis)
 	for i := 0; i < 10; i++ {
 		g.Reload(redisVerifyConfig, vars)
-		time.Sleep(100 * time.Millisecond)
+		underLoad(20) // traffic between reloads
 	}
 	close(stop)
 	wg.Wait()
@@ -117,8 +121,15 @@ func TestReloadUnderLoadLeaksNothing(t *testing.T) {
 			seen[id] = true
 		}
 	}
-	time.Sleep(time.Second) // let the last old config finish stopping
-	if n, c := g.goroutines(), redisClients(t, redis); n > baseGoroutines+2 || c > baseClients+4 {
+	// The last old config may still be stopping: allow it a few seconds.
+	var n, c int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n, c = g.goroutines(), redisClients(t, redis)
+		if n <= baseGoroutines+2 && c <= baseClients+4 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n > baseGoroutines+2 || c > baseClients+4 {
 		t.Errorf("after 10 reloads: %d goroutines (was %d), %d Redis clients (was %d)", n, baseGoroutines, c, baseClients)
 		t.Log(goroutineDump(t, g))
 	}
