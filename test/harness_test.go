@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,8 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/testproc"
 )
 
 var (
@@ -49,12 +49,11 @@ func TestMain(m *testing.M) {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testproc.FreePort(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // gateway is one bin/caddy process.
@@ -64,9 +63,9 @@ type gateway struct {
 	Admin    int    // admin endpoint port
 	DataDir  string // XDG_DATA_HOME: the embedded store lives under it
 	config   string
-	cmd      *exec.Cmd
-	logs     *syncBuffer
-	exited   chan struct{}
+	proc     *testproc.Process // nil before Start
+	cmd      *exec.Cmd         // proc's
+	logs     *testproc.Output  // of every start
 	extraEnv []string
 }
 
@@ -81,7 +80,7 @@ type gatewayVars struct {
 // newGateway prepares a gateway; Caddyfile templates see gatewayVars.
 func newGateway(t testing.TB, caddyfile string, vars gatewayVars) *gateway {
 	t.Helper()
-	g := &gateway{t: t, HTTP: freePort(t), Admin: freePort(t), DataDir: t.TempDir(), logs: new(syncBuffer)}
+	g := &gateway{t: t, HTTP: freePort(t), Admin: freePort(t), DataDir: t.TempDir(), logs: new(testproc.Output)}
 	vars.HTTP, vars.Admin, vars.DataDir = g.HTTP, g.Admin, g.DataDir
 	g.config = renderConfig(t, caddyfile, vars)
 	t.Cleanup(func() {
@@ -96,12 +95,8 @@ func newGateway(t testing.TB, caddyfile string, vars gatewayVars) *gateway {
 
 func renderConfig(t testing.TB, caddyfile string, vars gatewayVars) string {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := template.Must(template.New("caddyfile").Parse(caddyfile)).Execute(&buf, vars); err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	if err := testproc.WriteConfig(path, caddyfile, vars); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -110,60 +105,37 @@ func renderConfig(t testing.TB, caddyfile string, vars gatewayVars) string {
 // Start runs the gateway and waits until its site answers.
 func (g *gateway) Start() {
 	g.t.Helper()
-	g.cmd = exec.Command(caddyBin, "run", "--config", g.config, "--adapter", "caddyfile")
-	g.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+g.DataDir)
-	g.cmd.Env = append(g.cmd.Env, g.extraEnv...)
-	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
-	if err := g.cmd.Start(); err != nil {
+	p, err := testproc.StartCaddy(caddyBin, g.config, g.DataDir, g.HTTP, g.extraEnv, g.logs)
+	if err != nil {
 		g.t.Fatal(err)
 	}
-	g.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
-		close(done)
-	}(g.cmd, g.exited)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-g.exited:
-			g.t.Fatalf("caddy exited at start:\n%s", g.logs.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.HTTP), 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	g.t.Fatalf("caddy did not listen on %d:\n%s", g.HTTP, g.logs.String())
+	g.proc, g.cmd = p, p.Cmd
 }
 
 // Kill ends the process with SIGKILL: nothing is flushed or handed over.
-func (g *gateway) Kill() { g.signal(syscall.SIGKILL) }
+func (g *gateway) Kill() {
+	if g.proc != nil {
+		g.proc.Kill()
+	}
+}
 
 // Stop ends the process gracefully.
-func (g *gateway) Stop() { g.signal(syscall.SIGTERM) }
-
-func (g *gateway) signal(sig syscall.Signal) {
-	if g.cmd == nil || g.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-g.exited:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Signal(sig)
-	select {
-	case <-g.exited:
-	case <-time.After(30 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
+func (g *gateway) Stop() {
+	if g.proc != nil {
+		g.proc.Stop(30 * time.Second)
 	}
 }
 
 // Reload loads a new Caddyfile through the admin API, as `caddy reload` does.
 func (g *gateway) Reload(caddyfile string, vars gatewayVars) {
+	g.t.Helper()
+	if status, answer := g.load(caddyfile, vars); status != http.StatusOK {
+		g.t.Fatalf("reload: %d %s", status, answer)
+	}
+}
+
+// load posts a Caddyfile to the admin API's /load and returns the answer.
+func (g *gateway) load(caddyfile string, vars gatewayVars) (int, []byte) {
 	g.t.Helper()
 	vars.HTTP, vars.Admin, vars.DataDir = g.HTTP, g.Admin, g.DataDir
 	cfg, err := os.ReadFile(renderConfig(g.t, caddyfile, vars))
@@ -186,10 +158,8 @@ func (g *gateway) Reload(caddyfile string, vars gatewayVars) {
 		g.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		g.t.Fatalf("reload: %d %s", resp.StatusCode, b)
-	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func (g *gateway) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", g.HTTP, path) }
@@ -225,8 +195,7 @@ func (g *gateway) AdminJSON(method, path string, body any, out any) int {
 
 // backend is an internal service that records what reaches it.
 type backend struct {
-	*http.Server
-	URL string
+	*testproc.Sink
 
 	mu       sync.Mutex
 	seen     int
@@ -245,13 +214,12 @@ type recorded struct {
 
 func newBackend(t testing.TB) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	b := &backend{}
+	sink, err := testproc.StartSink(http.HandlerFunc(b.serve))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &backend{URL: "http://" + l.Addr().String()}
-	b.Server = &http.Server{Handler: http.HandlerFunc(b.serve)}
-	go func() { _ = b.Serve(l) }()
+	b.Sink = sink
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
@@ -401,22 +369,4 @@ func (g *gateway) logged(parts ...string) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
