@@ -16,15 +16,24 @@ import (
 // (several Addrs) or Sentinel (MasterName plus sentinel Addrs).
 type RedisConfig struct {
 	// URL is redis://[user:pass@]host:port/db or rediss:// for TLS.
-	URL        string   `json:"url,omitempty"`
-	Addrs      []string `json:"addrs,omitempty"`
-	MasterName string   `json:"master_name,omitempty"`
-	Username   string   `json:"username,omitempty"`
+	URL string `json:"url,omitempty"`
+	// Addrs are the nodes of a Redis Cluster (host:port), or with
+	// MasterName the Sentinels to ask for the master.
+	Addrs []string `json:"addrs,omitempty"`
+	// MasterName is the Sentinel master's name: set, Addrs are Sentinels.
+	MasterName string `json:"master_name,omitempty"`
+	// Username is the ACL user; it wins over the URL's.
+	Username string `json:"username,omitempty"`
 	// Password may be a placeholder such as {env.REDIS_PASSWORD}; it is
 	// resolved at provision time so that it never lands in the JSON config.
-	Password  string `json:"password,omitempty"`
-	TLS       bool   `json:"tls,omitempty"`
-	DB        int    `json:"db,omitempty"`
+	Password string `json:"password,omitempty"`
+	// TLS connects with TLS (as rediss:// does) to Cluster or Sentinel
+	// addresses.
+	TLS bool `json:"tls,omitempty"`
+	// DB is the database number; it wins over the URL's. Not for Cluster.
+	DB int `json:"db,omitempty"`
+	// KeyPrefix starts every key the gateway writes, so that several
+	// gateways or other users can share one Redis. Default: "whi:".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 }
 
