@@ -664,7 +664,7 @@ var presets = []preset{
 		// on retries.
 		Name:   "replicate",
 		Source: "https://replicate.com/docs/topics/webhooks/verify-webhook (Standard Webhooks); replicate npm validateWebhook",
-		Proof:  proofSDK + " (standardwebhooks; replicate validateWebhook)",
+		Proof:  proofSDK + " (standardwebhooks; replicate 1.4.0 validateWebhook accepts, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "webhook-signature", List: spaceList, Prefix: "v1,",
 		Algorithm: "sha256", Encoding: "base64", Key: keyWhsec, Signed: "{id}.{timestamp}.{body}",
 		TimestampHeader: "webhook-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
@@ -728,7 +728,7 @@ var presets = []preset{
 		// 30 min as the SDK's constructEvent.
 		Name:   "elevenlabs",
 		Source: "https://elevenlabs.io/docs/product-guides/administration/webhooks; @elevenlabs/elevenlabs-js wrapper/webhooks.js",
-		Proof:  proofSDK + " (@elevenlabs/elevenlabs-js constructEvent accepts)",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "ElevenLabs-Signature", List: kvList(',', "t", "v0"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 30 * minute,
@@ -760,7 +760,7 @@ var presets = []preset{
 		// The public key is base64 (Mission Control); ±300 s as the SDK.
 		Name:   "telnyx",
 		Source: "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks; telnyx-node lib/webhooks.js",
-		Proof:  "round trip: signed with Go's ed25519, accepted by the telnyx npm TelnyxWebhook.verify",
+		Proof:  "round trip: signed with Go's ed25519, accepted by telnyx 7.24.0 TelnyxWebhook.verify (test/providers_sdk_test.go)",
 		Kind:   kindEd25519, Header: "telnyx-signature-ed25519", Encoding: "base64", Signed: "{timestamp}|{body}",
 		TimestampHeader: "telnyx-timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,
 		IDFields:    []string{"data.id"},
@@ -771,7 +771,7 @@ var presets = []preset{
 		// t is in milliseconds; 180 s as the SDK.
 		Name:   "workos",
 		Source: "https://workos.com/docs/events/data-syncing/webhooks; @workos-inc/node SignatureProvider",
-		Proof:  proofSDK + " (@workos-inc/node computeSignature)",
+		Proof:  proofSDK + " (@workos-inc/node 8.13.0 computeSignature, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "WorkOS-Signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix_ms", Tolerance: 3 * minute,
@@ -784,7 +784,7 @@ var presets = []preset{
 		// no window; 5 min.
 		Name:   "sanity",
 		Source: "https://www.sanity.io/docs/webhooks; @sanity/webhook encodeSignatureHeader",
-		Proof:  proofSDK + " (@sanity/webhook encodeSignatureHeader)",
+		Proof:  proofSDK + " (@sanity/webhook 4.0.4 encodeSignatureHeader, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "sanity-webhook-signature", List: kvList(',', "t", "v1"),
 		Algorithm: "sha256", Encoding: "base64url", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix_ms", Tolerance: 5 * minute,
@@ -795,7 +795,7 @@ var presets = []preset{
 	{
 		Name:   "razorpay",
 		Source: "https://razorpay.com/docs/webhooks/validate-test/; razorpay npm validateWebhookSignature",
-		Proof:  proofSDK + " (razorpay validateWebhookSignature accepts)",
+		Proof:  proofSDK + " (razorpay 2.9.8 validateWebhookSignature accepts, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-Razorpay-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDHeaders:   []string{"x-razorpay-event-id"},
@@ -805,7 +805,7 @@ var presets = []preset{
 	{
 		Name:   "coinbase-commerce",
 		Source: "https://docs.cdp.coinbase.com/commerce/docs/webhooks-security; coinbase-commerce-node lib/Webhook.js",
-		Proof:  proofSDK + " (coinbase-commerce-node computeSignature)",
+		Proof:  proofS14,
 		Kind:   kindHMAC, Header: "X-CC-Webhook-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields:    []string{"event.id"},

@@ -9,7 +9,9 @@ import (
 
 // Independent vectors of the video, media and general senders added after
 // the first fifty presets: s14Body signed with s14Secret (python3 hmac),
-// except Agora's, which is the one its documentation publishes.
+// except Agora's, which is the one its documentation publishes. Sanity's
+// and WorkOS's are also what their npm packages make of the same input
+// (test/providers_sdk_test.go signs with them at test time).
 const (
 	agoraBody = `{"eventType":10,"noticeId":"4eb720f0-8da7-11e9-a43e-53f411c2761f","notifyMs":1560408533119,"payload":{"a":"1","b":2},"productId":1}`
 	agoraSig  = "de96da5acf03b0021ac3b4fa2225e7ae6f3533a30d50bb02c08ea4fa748bda24"

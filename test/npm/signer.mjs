@@ -1,10 +1,16 @@
 // Signs and verifies webhooks with the providers' own npm packages, so the
 // end-to-end tests do not only check our code against itself.
 // Input (stdin, JSON): {op, provider, secret, body, id, timestamp, headers}
+// (timestamp in seconds, or milliseconds for the providers that sign those)
 // Output (stdout, JSON): {headers} for op "sign", {ok} for op "verify".
 import { Webhook } from "standardwebhooks";
 import { sign as githubSign } from "@octokit/webhooks-methods";
 import Stripe from "stripe";
+import { encodeSignatureHeader } from "@sanity/webhook";
+import { WorkOS } from "@workos-inc/node";
+import { validateWebhook } from "replicate";
+import Razorpay from "razorpay";
+import { TelnyxWebhook } from "telnyx/lib/webhooks";
 
 const input = JSON.parse(await new Promise((resolve) => {
   let data = "";
@@ -24,19 +30,38 @@ async function sign({ provider, secret, body, id, timestamp }) {
       const stripe = new Stripe("sk_test_unused");
       return { "Stripe-Signature": stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp }) };
     }
+    case "sanity": // timestamp in milliseconds
+      return { "sanity-webhook-signature": await encodeSignatureHeader(body, timestamp, secret), "idempotency-key": id };
+    case "workos": { // timestamp in milliseconds; the SDK signs JSON.stringify of the parsed event
+      const workos = new WorkOS("sk_test_unused");
+      const sig = await workos.webhooks.computeSignature(timestamp, JSON.parse(body), secret);
+      return { "WorkOS-Signature": `t=${timestamp}, v1=${sig}` };
+    }
   }
   throw new Error(`no npm signer for ${provider}`);
 }
 
-function verify({ provider, secret, body, headers }) {
-  if (provider !== "standard") throw new Error(`no npm verifier for ${provider}`);
+// Each verifier answers whether the provider's own package accepts the
+// request; for Telnyx, secret is the base64 public key.
+async function verify({ provider, secret, body, headers }) {
   try {
-    new Webhook(secret).verify(body, headers);
-    return true;
+    switch (provider) {
+      case "standard":
+        new Webhook(secret).verify(body, headers);
+        return true;
+      case "replicate":
+        return await validateWebhook({ headers, body }, secret);
+      case "razorpay":
+        return Razorpay.validateWebhookSignature(body, headers["x-razorpay-signature"], secret);
+      case "telnyx":
+        await new TelnyxWebhook(secret).verify(body, headers);
+        return true;
+    }
   } catch {
     return false;
   }
+  throw new Error(`no npm verifier for ${provider}`);
 }
 
-const out = input.op === "verify" ? { ok: verify(input) } : { headers: await sign(input) };
+const out = input.op === "verify" ? { ok: await verify(input) } : { headers: await sign(input) };
 process.stdout.write(JSON.stringify(out));

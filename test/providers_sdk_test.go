@@ -1,0 +1,173 @@
+package test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/verify"
+)
+
+const sdkSecret = "test_secret"
+
+// sdkConfig has a route per provider whose npm package the tests run;
+// telnyx's public key is filled in per test.
+const sdkConfig = `{
+	admin localhost:{{.Admin}}
+	http_port {{.HTTP}}
+	persist_config off
+}
+:{{.HTTP}} {
+	handle /sanity {
+		webhook_verify sanity {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /workos {
+		webhook_verify workos {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /replicate {
+		webhook_verify replicate {
+			secret ` + standardSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /razorpay {
+		webhook_verify razorpay {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /telnyx {
+		webhook_verify telnyx {
+			public_key %s
+		}
+		reverse_proxy {{.Backend}}
+	}
+}`
+
+// TestProvidersSDK proves presets added after the first fifty against the
+// providers' own npm packages, through the built gateway: requests signed
+// by the package are accepted (Sanity, WorkOS), and requests the gateway
+// accepts are accepted by the package's verifier too (Replicate, Razorpay,
+// Telnyx, whose signature needs its private key and is made with Go's
+// ed25519).
+func TestProvidersSDK(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	telnyxKey := base64.StdEncoding.EncodeToString(pub)
+	be := newBackend(t)
+	g := newGateway(t, fmt.Sprintf(sdkConfig, telnyxKey), gatewayVars{Backend: be.URL})
+	g.Start()
+
+	accepted := func(t *testing.T, path string, h map[string]string, body []byte) {
+		t.Helper()
+		if status, resp, _ := post(t, g.URL(path), h, body); status != http.StatusOK {
+			t.Fatalf("signed request: %d %s (headers %v)", status, resp, h)
+		}
+		if status, _, _ := post(t, g.URL(path), h, append(body, ' ')); status != http.StatusUnauthorized {
+			t.Errorf("tampered body: %d, want 401", status)
+		}
+	}
+	idOf := func(t *testing.T, path string) string {
+		t.Helper()
+		for _, rec := range be.Requests() {
+			if rec.Path == path {
+				return rec.Header.Get("Webhook-Id")
+			}
+		}
+		t.Fatalf("nothing reached the backend on %s", path)
+		return ""
+	}
+
+	t.Run("sanity signs", func(t *testing.T) {
+		body := []byte(`{"_id":"doc-1","_type":"post"}`)
+		h := npmSign(t, "sanity", sdkSecret, "idem-sanity-1", time.Now().UnixMilli(), body)
+		accepted(t, "/sanity", h, body)
+		if id := idOf(t, "/sanity"); id != "idem-sanity-1" {
+			t.Errorf("Webhook-Id = %q, want the idempotency-key", id)
+		}
+		stale := npmSign(t, "sanity", sdkSecret, "idem-sanity-2", time.Now().Add(-10*time.Minute).UnixMilli(), body)
+		if status, _, _ := post(t, g.URL("/sanity"), stale, body); status != http.StatusUnauthorized {
+			t.Errorf("signed 10 min ago: %d, want 401", status)
+		}
+	})
+	t.Run("workos signs", func(t *testing.T) {
+		// The SDK signs JSON.stringify of the parsed event: compact JSON.
+		body := []byte(`{"id":"event_01","event":"dsync.user.created","data":{}}`)
+		h := npmSign(t, "workos", sdkSecret, "", time.Now().UnixMilli(), body)
+		accepted(t, "/workos", h, body)
+		if id := idOf(t, "/workos"); id != "event_01" {
+			t.Errorf("Webhook-Id = %q, want the event id", id)
+		}
+		wrong := npmSign(t, "workos", "x"+sdkSecret, "", time.Now().UnixMilli(), body)
+		if status, _, _ := post(t, g.URL("/workos"), wrong, body); status != http.StatusUnauthorized {
+			t.Errorf("signed with another secret: %d, want 401", status)
+		}
+	})
+
+	// verifiedBoth posts a request the gateway must accept and asks the
+	// provider's package whether it accepts the same bytes.
+	verifiedBoth := func(t *testing.T, provider, secret string, h http.Header, body []byte) {
+		t.Helper()
+		flat := map[string]string{}
+		for k := range h {
+			flat[k] = h.Get(k)
+		}
+		accepted(t, "/"+provider, flat, body)
+		if !npmVerify(t, provider, secret, h, body) {
+			t.Errorf("%s's npm package refuses the request the gateway accepted", provider)
+		}
+		if npmVerify(t, provider, secret, h, append(body, ' ')) {
+			t.Errorf("%s's npm package accepts a tampered body", provider)
+		}
+	}
+	for _, c := range []struct{ provider, secret string }{{"replicate", standardSecret}, {"razorpay", sdkSecret}} {
+		t.Run(c.provider+" verifies", func(t *testing.T) {
+			body := []byte(`{"id":"` + c.provider + `-1","status":"succeeded","event":"payment.captured"}`)
+			h, _, err := verify.Sign(c.provider, verify.Options{Secrets: []string{c.secret}},
+				verify.SignRequest{Body: body, Header: http.Header{"X-Razorpay-Event-Id": {"ev-" + c.provider}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			verifiedBoth(t, c.provider, c.secret, h, body)
+		})
+	}
+	t.Run("telnyx verifies", func(t *testing.T) {
+		signed := func(at time.Time, body []byte) http.Header {
+			ts := strconv.FormatInt(at.Unix(), 10)
+			sig := ed25519.Sign(priv, []byte(ts+"|"+string(body)))
+			return http.Header{"Telnyx-Signature-Ed25519": {base64.StdEncoding.EncodeToString(sig)}, "Telnyx-Timestamp": {ts}}
+		}
+		body := []byte(`{"data":{"id":"tx-evt-1","event_type":"call.initiated"}}`)
+		verifiedBoth(t, "telnyx", telnyxKey, signed(time.Now(), body), body)
+		if id := idOf(t, "/telnyx"); id != "tx-evt-1" {
+			t.Errorf("Webhook-Id = %q, want data.id", id)
+		}
+		for _, at := range []time.Time{time.Now().Add(-10 * time.Minute), time.Now().Add(10 * time.Minute)} {
+			h := signed(at, body)
+			got := send(t, http.MethodPost, g.URL("/telnyx"), h, body)
+			if got.Status != http.StatusUnauthorized || strings.TrimSpace(got.Body) != `{"error":"timestamp_out_of_tolerance"}` {
+				t.Errorf("signed at %v: %d %q, want 401 timestamp_out_of_tolerance", at, got.Status, got.Body)
+			}
+			if npmVerify(t, "telnyx", telnyxKey, h, body) {
+				t.Errorf("telnyx's npm package accepts a request signed at %v", at)
+			}
+		}
+	})
+	if t.Failed() {
+		t.Logf("gateway logs:\n%s", g.logs)
+	}
+}
