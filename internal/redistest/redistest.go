@@ -16,9 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/testproc"
 )
 
 // skipEnv lets machines without redis-server skip instead of fail.
@@ -50,8 +51,7 @@ type Server struct {
 	dir  string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	exit chan struct{} // closed when cmd has exited
+	proc *testproc.Process // nil while stopped
 
 	pwMu     sync.Mutex
 	password string // what Do authenticates with; SetPassword changes it
@@ -89,22 +89,12 @@ func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return
 	}
-	args := []string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--dir", s.dir,
-		"--save", "",
-		"--daemonize", "no",
-		"--protected-mode", "no",
-		"--logfile", "redis.log",
-	}
+	args := []string{"--logfile", "redis.log"}
 	if s.cfg.appendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
-	} else {
-		args = append(args, "--appendonly", "no")
 	}
 	if pw := s.currentPassword(); pw != "" {
 		args = append(args, "--requirepass", pw)
@@ -113,17 +103,11 @@ func (s *Server) Start() {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000")
 	}
-	cmd := exec.Command("redis-server", args...)
-	cmd.Dir = s.dir
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: starting redis-server: %v", err)
+	proc, err := testproc.StartRedis(s.dir, s.port, args...)
+	if err != nil {
+		s.t.Fatalf("redistest: %v; log:\n%s", err, s.log())
 	}
-	exit := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exit)
-	}()
-	s.cmd, s.exit = cmd, exit
+	s.proc = proc
 	deadline := time.Now().Add(startTimeout)
 	for {
 		reply, err := s.Do("PING")
@@ -131,8 +115,8 @@ func (s *Server) Start() {
 			return
 		}
 		select {
-		case <-exit:
-			s.cmd = nil
+		case <-proc.Exited():
+			s.proc = nil
 			s.t.Fatalf("redistest: redis-server on port %d exited at start; log:\n%s", s.port, s.log())
 		default:
 		}
@@ -148,28 +132,19 @@ func (s *Server) Start() {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
+	if s.proc != nil {
+		s.proc.Stop(5 * time.Second)
+		s.proc = nil
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exit:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exit
-	}
-	s.cmd = nil
 }
 
 func (s *Server) kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.exit
-	s.cmd = nil
 }
 
 func (s *Server) log() string {
@@ -324,39 +299,12 @@ func requireBinaries(t testing.TB) {
 	}
 }
 
-var (
-	portsMu sync.Mutex
-	taken   = map[int]bool{} // ports handed out in this process, kept for restarts
-)
-
-// freePort finds a port that nothing listens on; for a cluster node the bus
-// port (port+10000) must be free too.
+// freePort finds a port for a server (testproc.FreePort).
 func freePort(t testing.TB, withBus bool) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("redistest: finding a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if taken[port] || port == 6379 || (withBus && (port+10000 > 65535 || !portFree(port+10000))) {
-			continue
-		}
-		taken[port] = true
-		return port
-	}
-	t.Fatal("redistest: no free port")
-	return 0
-}
-
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	port, err := testproc.FreePort(withBus)
 	if err != nil {
-		return false
+		t.Fatalf("redistest: %v", err)
 	}
-	l.Close()
-	return true
+	return port
 }

@@ -6,106 +6,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"text/template"
 	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/testproc"
 )
 
-func freePort() (int, error) {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port != 6379 { // never the machine's own Redis
-			return port, nil
-		}
-	}
-}
-
-func waitListening(addr string, timeout time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("process exited before listening on %s", addr)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s after %s", addr, timeout)
-}
-
-// process is a child process that is killed when the benchmark ends.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   bytes.Buffer
-	mu     sync.Mutex
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.Write(b)
-}
-
-func (p *process) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	return p, nil
-}
+// process is a child process that is stopped when the benchmark ends.
+type process struct{ *testproc.Process }
 
 // stop sends SIGTERM, then SIGKILL after 20s, and waits for the exit.
-func (p *process) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
+func (p process) stop() { p.Stop(20 * time.Second) }
 
 // peakRSSMB is VmHWM, the process's peak resident set, in MB.
-func (p *process) peakRSSMB() float64 { return procStatusMB(p.cmd.Process.Pid, "VmHWM:") }
+func (p process) peakRSSMB() float64 { return procStatusMB(p.Cmd.Process.Pid, "VmHWM:") }
 
 // cpuTime is the CPU time the process used so far (user and system, from
 // /proc/<pid>/stat, in clock ticks of 10 ms).
-func (p *process) cpuTime() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p process) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
@@ -120,7 +44,7 @@ func (p *process) cpuTime() time.Duration {
 }
 
 // rssMB is VmRSS, the current resident set, in MB.
-func (p *process) rssMB() float64 { return procStatusMB(p.cmd.Process.Pid, "VmRSS:") }
+func (p process) rssMB() float64 { return procStatusMB(p.Cmd.Process.Pid, "VmRSS:") }
 
 func procStatusMB(pid int, field string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -140,20 +64,15 @@ func procStatusMB(pid int, field string) float64 {
 
 // startRedis runs a private redis-server on a free port, without persistence.
 func startRedis(dir string) (*process, int, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort(false)
 	if err != nil {
 		return nil, 0, err
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--dir", dir)
-	p, err := startProcess(cmd)
+	p, err := testproc.StartRedis(dir, port)
 	if err != nil {
-		return nil, 0, fmt.Errorf("starting redis-server (install it: apt-get install -y redis-server): %w", err)
+		return nil, 0, err
 	}
-	if err := waitListening(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second, p.exited); err != nil {
-		return nil, 0, fmt.Errorf("redis-server: %w\n%s", err, p.Logs())
-	}
-	return p, port, nil
+	return &process{p}, port, nil
 }
 
 // gatewayVars are the fields of a Caddyfile template.
@@ -167,39 +86,28 @@ type gatewayVars struct {
 
 // gateway is one bin/caddy process with its own data directory.
 type gateway struct {
-	*process
+	process
 	vars gatewayVars
 }
 
 func startGateway(caddyBin, caddyfile string, vars gatewayVars, dir string) (*gateway, error) {
 	var err error
-	if vars.HTTP, err = freePort(); err != nil {
+	if vars.HTTP, err = testproc.FreePort(false); err != nil {
 		return nil, err
 	}
-	if vars.Admin, err = freePort(); err != nil {
+	if vars.Admin, err = testproc.FreePort(false); err != nil {
 		return nil, err
 	}
 	vars.Secret = secret
-	var buf bytes.Buffer
-	if err := template.Must(template.New("Caddyfile").Parse(caddyfile)).Execute(&buf, vars); err != nil {
-		return nil, err
-	}
 	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, buf.Bytes(), 0o600); err != nil {
+	if err := testproc.WriteConfig(config, caddyfile, vars); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	p, err := startProcess(cmd)
+	p, err := testproc.StartCaddy(caddyBin, config, dir, vars.HTTP, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{process: p, vars: vars}
-	if err := waitListening(fmt.Sprintf("127.0.0.1:%d", vars.HTTP), 30*time.Second, p.exited); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("caddy: %w\n%s", err, p.Logs())
-	}
-	return g, nil
+	return &gateway{process: process{p}, vars: vars}, nil
 }
 
 func (g *gateway) url(path string) string {
@@ -276,13 +184,12 @@ type destination struct {
 }
 
 func startDestination() (*destination, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	d := &destination{delivered: map[string]int{}}
+	sink, err := testproc.StartSink(http.HandlerFunc(d.serve))
 	if err != nil {
 		return nil, err
 	}
-	d := &destination{URL: "http://" + l.Addr().String(), delivered: map[string]int{}}
-	d.srv = &http.Server{Handler: http.HandlerFunc(d.serve)}
-	go func() { _ = d.srv.Serve(l) }()
+	d.srv, d.URL = sink.Server, sink.URL
 	return d, nil
 }
 
