@@ -43,11 +43,7 @@ func (s *jwtScheme) check(r *Request, now time.Time) (time.Time, string, error) 
 	if token == "" {
 		return time.Time{}, "", errMissing
 	}
-	jws, err := parseJWT(token, jose.HS256)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	payload, err := verifyHMAC(jws, s.keys)
+	payload, err := verifyHS256(token, s.keys)
 	if err != nil {
 		return time.Time{}, "", err
 	}
@@ -161,8 +157,13 @@ func (k hmacKey) VerifyPayload(payload, signature []byte, alg jose.SignatureAlgo
 	return nil
 }
 
-// verifyHMAC returns the payload of a token signed with one of keys.
-func verifyHMAC(jws *jose.JSONWebSignature, keys []hmacKey) ([]byte, error) {
+// verifyHS256 returns the payload of an HS256 token signed with one of
+// keys.
+func verifyHS256(token string, keys []hmacKey) ([]byte, error) {
+	jws, err := parseJWT(token, jose.HS256)
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range keys {
 		if payload, err := jws.Verify(k); err == nil {
 			return payload, nil

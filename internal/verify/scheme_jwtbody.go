@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
@@ -66,11 +65,7 @@ func (s *jwtBodyScheme) check(r *Request, now time.Time) (time.Time, string, err
 	if token == "" {
 		return time.Time{}, "", errMissing
 	}
-	jws, err := parseJWT(token, jose.HS256)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	payload, err := verifyHMAC(jws, s.keys)
+	payload, err := verifyHS256(token, s.keys)
 	if err != nil {
 		return time.Time{}, "", err
 	}
