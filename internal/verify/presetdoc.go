@@ -91,6 +91,8 @@ func (p *preset) schemeDoc() string {
 		return "RSA SHA1 (v1) / SHA256 (v2) of the canonical message, cert from SigningCertURL"
 	case kindOIDC:
 		return "Google OIDC JWT RS256 (JWKS); iss, aud, email, email_verified, exp"
+	case kindNetlify:
+		return "JWS HS256, iss netlify, claim sha256 = hex SHA-256 of the body"
 	}
 	return ""
 }

@@ -27,6 +27,7 @@ const (
 	kindJWTBody                // HS256 JWT whose claims equal the JSON body
 	kindSNS                    // AWS SNS: RSA over the canonical message
 	kindOIDC                   // Google-signed OIDC token (Pub/Sub push)
+	kindNetlify                // HS256 JWS, iss netlify, claim sha256 = hex SHA-256 of the body
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -983,6 +984,17 @@ var presets = []preset{
 		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
+		// Deploy notifications; the body is the deploy, whose state is
+		// the event (building, ready, error).
+		Name:   "netlify",
+		Source: "https://docs.netlify.com/deploy/deploy-notifications/#payload-signature",
+		Proof:  proofPython,
+		Kind:   kindNetlify, Header: "X-Webhook-Signature",
+		IDFields:    []string{"id", "state"},
+		EventFields: []string{"state"},
+		Covers:      coversBody | coversID,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1129,6 +1141,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 		return s, false, err
 	case kindOIDC:
 		s, err := newOIDCScheme(p, o)
+		return s, false, err
+	case kindNetlify:
+		s, err := newNetlifyScheme(p, o.Secrets)
 		return s, false, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)

@@ -104,6 +104,7 @@ var signers = map[kind]func(*signer) error{
 	kindContentful: (*signer).contentful,
 	kindJWT:        (*signer).jwt,
 	kindJWTBody:    (*signer).jwtBody,
+	kindNetlify:    (*signer).netlify,
 }
 
 // unsignable says why Sign does not produce the other kinds.

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
+	"testing"
 	"time"
 )
 
@@ -30,6 +31,12 @@ const (
 	boxSig       = "JLtYE+zBVfPreQ3Fk4rqAVempW9PV4qk9KBOrZDk6tk=" // b64 HMAC-SHA256(body + "2023-11-14T22:13:20Z")
 	zendeskSig   = "Nn6sdxSxGZmZVd8pAY0ioGxDDf+9tkNi3YBBMVxMgyQ=" // b64 HMAC-SHA256("2023-11-14T22:13:20Z" + body)
 	s14RFC3339   = "2023-11-14T22:13:20Z"                         // s14TS
+
+	// Netlify: HS256 tokens made with python3 hmac over
+	// {"iss":"netlify","sha256":hex(SHA-256(s14Body))}, and the same
+	// claims issued by "other".
+	netlifyToken       = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiNDA5OTNjNjM5ZmZiNWYxM2EwYTJlZjVjOTNjOTY1ZjEwYjQwNWYyYjg3YTM3OTI3MjM4MWRhMmRiYzE1OGRmYSJ9.74ydCyWWoaKv4p1DEBMw7UGDwzq8bFQis4H2acVrsP8"
+	netlifyOtherIssuer = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJvdGhlciIsInNoYTI1NiI6IjQwOTkzYzYzOWZmYjVmMTNhMGEyZWY1YzkzYzk2NWYxMGI0MDVmMmI4N2EzNzkyNzIzODFkYTJkYmMxNThkZmEifQ.x0BFtjtbY37qjoZSo3G6vkxDSjy_V89XsBbsyTZRqGI"
 )
 
 // telnyxKey is the ed25519 key of seed 0x01..0x20 (Discord's vector key),
@@ -107,6 +114,17 @@ func moreVectors() []vector {
 		s14("lemonsqueezy", "X-Signature", s14Hex),
 		withTS(s14("persona", "Persona-Signature", "t="+s14TS+",v1="+s14Dot), at),
 		s14("storyblok", "webhook-signature", s14SHA1),
+		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
+}
+
+// TestNetlifyIssuer: a token of the right secret and body hash issued by
+// anyone but netlify is refused.
+func TestNetlifyIssuer(t *testing.T) {
+	v := mustNew(t, "netlify", secrets(s14Secret))
+	r := &Request{Method: "POST", URL: "https://hooks.example.com/hook", Body: []byte(s14Body),
+		Header: hdr("X-Webhook-Signature", netlifyOtherIssuer), Now: unix(1700000000)}
+	_, err := v.Verify(r)
+	wantErr(t, err, ErrInvalidSignature)
 }
