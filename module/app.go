@@ -69,6 +69,8 @@ type App struct {
 	// ingesting counts webhook requests in flight; a burst of them makes
 	// the delivery workers give way (see ingestBusy).
 	ingesting atomic.Int64
+	// routing holds the config's webhook_event matchers, checked on Start.
+	routing routingCheck
 }
 
 // ingestBusyAt is how many concurrent webhook requests make a burst: then
@@ -124,6 +126,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Start opens the store (pinging Redis, with a clear log line when it is
 // unreachable) and starts one worker per destination.
 func (a *App) Start() error {
+	if err := a.routing.check(); err != nil {
+		return err
+	}
 	st, err := a.Store()
 	if err != nil {
 		return fmt.Errorf("webhook_ingress: opening store: %w", err)

@@ -299,7 +299,9 @@ func parseForward(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 // UnmarshalCaddyfile sets up the handler:
 //
 //	webhook_forward <url>... {
-//		to <url>...
+//		to <url>... [{
+//			events <pattern>...  # only events of these types
+//		}]
 //		timeout <duration>
 //		max_attempts <n>
 //		max_age <duration>
@@ -320,6 +322,9 @@ func (f *Forward) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			f.Destinations = append(f.Destinations, urls...)
+			if err := f.parseEvents(d, urls); err != nil {
+				return err
+			}
 		case "timeout", "max_age":
 			name := d.Val()
 			dur, err := durationArg(d)
@@ -388,6 +393,34 @@ func (f *Forward) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if len(f.Destinations) == 0 {
 		return d.Errf("webhook_forward needs at least one destination URL")
+	}
+	return nil
+}
+
+// parseEvents reads a `to` line's block: the event types its URLs want.
+func (f *Forward) parseEvents(d *caddyfile.Dispenser, urls []string) error {
+	var m MatchEvent
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "events" {
+			return d.Errf("unrecognized webhook_forward destination option %q (want events)", d.Val())
+		}
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.Errf("events needs at least one event type pattern")
+		}
+		m = append(m, args...)
+	}
+	if m == nil {
+		return nil
+	}
+	if err := m.check(); err != nil {
+		return d.Err(err.Error())
+	}
+	if f.Events == nil {
+		f.Events = make(map[string]MatchEvent, len(urls))
+	}
+	for _, u := range urls {
+		f.Events[u] = m
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,9 +59,17 @@ type Forward struct {
 	// deliveries with, so that the internal service checks one signature
 	// whatever the provider; it may be an {env.X} placeholder.
 	SignStandard string `json:"sign_standard,omitempty"`
+	// Events limits destinations, by URL, to the events whose type
+	// ({http.webhook.event}) matches one of their patterns, as the
+	// webhook_event matcher's; a destination not listed gets every event.
+	// An event no destination wants is answered 200 unrouted and not
+	// queued.
+	Events map[string]MatchEvent `json:"events,omitempty"`
 
 	app    *App
 	logger *zap.Logger
+	// filters are Events by index in Destinations; nil when none is set.
+	filters []MatchEvent
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,6 +115,9 @@ func (f *Forward) Provision(ctx caddy.Context) error {
 		return err
 	}
 	f.app = app.(*App)
+	if err := f.provisionFilters(); err != nil {
+		return err
+	}
 	for _, raw := range f.Destinations {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -150,6 +162,12 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		}
 		h = &handoff{id: bodyHash(body), body: body}
 	}
+	dests := f.Destinations
+	if f.filters != nil {
+		if dests = f.wanted(h.eventType()); len(dests) == 0 {
+			return f.unrouted(w, r, h)
+		}
+	}
 	// The store of verify's claim finishes it; else the app's.
 	st := h.store
 	if st == nil {
@@ -175,7 +193,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	// The claim's part of the hand-off (see handoff).
 	if h.takeover != nil {
 		// The store bounds the call itself (ClaimEnqueuer).
-		outcome, err := st.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, f.Destinations, ev)
+		outcome, err := st.(store.ClaimEnqueuer).ClaimEnqueue(ctx, claim, dests, ev)
 		observeStore("enqueue", start)
 		if err != nil || outcome != store.Claimed {
 			h.refused = true
@@ -184,15 +202,63 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		err := st.Enqueue(ctx, claim, f.Destinations, ev)
+		err := st.Enqueue(ctx, claim, dests, ev)
 		observeStore("enqueue", start)
 		if err != nil {
 			return f.unavailable(w, h, err)
 		}
 	}
 	h.committed = h.claim != nil
-	f.app.notify(f.Destinations)
+	f.app.notify(dests)
 	writeStatus(w, http.StatusAccepted, h.id, "accepted")
+	return nil
+}
+
+// provisionFilters checks Events against Destinations and lines them up.
+func (f *Forward) provisionFilters() error {
+	if len(f.Events) == 0 {
+		return nil
+	}
+	f.filters = make([]MatchEvent, len(f.Destinations))
+	for dest, m := range f.Events {
+		i := slices.Index(f.Destinations, dest)
+		if i < 0 {
+			return fmt.Errorf("webhook_forward: events for %q, which is not a destination", redact.URL(dest))
+		}
+		if err := m.check(); err != nil {
+			return fmt.Errorf("webhook_forward %s: %w", redact.URL(dest), err)
+		}
+		f.filters[i] = m
+	}
+	return nil
+}
+
+// wanted is the destinations that want an event of this type.
+func (f *Forward) wanted(event string) []string {
+	dests := make([]string, 0, len(f.Destinations))
+	for i, d := range f.Destinations {
+		if f.filters[i] == nil || f.filters[i].matches(event) {
+			dests = append(dests, d)
+		}
+	}
+	return dests
+}
+
+// unrouted answers an event none of the destinations wants: 200, so that
+// the sender does not retry it, and nothing queued. Under a takeover the
+// claim is still taken, answered as verify would and committed, so that a
+// replay or a duplicate of it is refused as any other.
+func (f *Forward) unrouted(w http.ResponseWriter, r *http.Request, h *handoff) error {
+	if v := h.takeover; v != nil {
+		outcome, err := v.claim(r.Context(), h.store, h.claim)
+		if err != nil || outcome != store.Claimed {
+			h.refused = true
+			return v.refuse(w, r, h.id, outcome, err)
+		}
+		v.app.background(func() { v.finishClaim(h, true) })
+	}
+	h.unrouted = true
+	writeStatus(w, http.StatusOK, h.id, "unrouted")
 	return nil
 }
 

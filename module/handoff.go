@@ -40,9 +40,15 @@ import (
 //     answers it as verify would (takeover.refuse) and sets refused.
 //     Nothing is left for verify to finish.
 //
+// An event no route or destination wants is answered 2xx unrouted, not
+// queued: by verify when no handler answered it, by webhook_forward when
+// none of its destinations wants its type. Its claim is committed like an
+// answered event's (taken and committed by forward under a takeover), so
+// dedup and replay hold for it too.
+//
 // Only webhook_forward writes to a hand-off, in the request's goroutine
-// and before verify's passOn returns; verify then reads committed and
-// refused to count the request's outcome.
+// and before verify's passOn returns; verify then reads committed, refused
+// and unrouted to count the request's outcome.
 type handoff struct {
 	id       string // the Webhook-Id
 	provider string
@@ -55,8 +61,11 @@ type handoff struct {
 	// webhook_forward after it; nil when verify took it (or none applies).
 	takeover *Verify
 	// committed: webhook_forward's enqueue committed the claim. refused:
-	// webhook_forward answered a refused or failed takeover.
-	committed, refused bool
+	// webhook_forward answered a refused or failed takeover. unrouted: the
+	// event was answered without reaching a destination.
+	committed, refused, unrouted bool
+	// The event type and body fields, read when first asked for.
+	lazyFields
 }
 
 type handoffKey struct{}
@@ -84,6 +93,7 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if repl != nil {
 		repl.Set("http.webhook.id", h.id)
 		repl.Set("http.webhook.provider", h.provider)
+		repl.Map(h.placeholder)
 	}
 	stripCredentials(r, v.verifier)
 	r.Header.Set("Webhook-Id", h.id)
@@ -96,16 +106,23 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	defer func() {
 		switch {
 		case h.refused: // counted by the answer
+		case h.unrouted:
+			v.count(r, "unrouted")
 		case h.committed:
 			v.count(r, "accepted")
 		default:
 			v.count(r, "passed")
 		}
 	}()
-	if h.claim == nil || h.takeover != nil {
-		return next.ServeHTTP(w, r)
+	if h.takeover != nil {
+		return next.ServeHTTP(w, r) // webhook_forward is next, and answers
 	}
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	if h.claim == nil {
+		err = next.ServeHTTP(rec, r)
+		answerUnrouted(rec, h, err)
+		return err
+	}
 	succeeded := false
 	defer func() {
 		if h.committed {
@@ -120,12 +137,22 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		v.finishClaim(h, false)
 	}()
 	err = next.ServeHTTP(rec, r)
+	answerUnrouted(rec, h, err)
 	status := rec.Status()
 	if status == 0 && err == nil {
 		status = http.StatusOK
 	}
 	succeeded = err == nil && status >= 200 && status < 300
 	return err
+}
+
+// answerUnrouted answers an event that no handler answered (no route
+// matched it): 200, so that the sender does not retry it for days.
+func answerUnrouted(rec caddyhttp.ResponseRecorder, h *handoff, err error) {
+	if err == nil && rec.Status() == 0 {
+		h.unrouted = true
+		writeStatus(rec, http.StatusOK, h.id, "unrouted")
+	}
 }
 
 // finishClaim commits or releases a claim. The request context ends with the

@@ -185,7 +185,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if id == "" {
 		id = bodyHash(body)
 	}
-	h := &handoff{id: id, provider: v.Provider, body: body}
+	h := &handoff{id: id, provider: v.Provider, body: body, lazyFields: lazyFields{verifier: v.verifier, req: req}}
 
 	claim, err := v.claimFor(r, res, id, body)
 	if err != nil {
