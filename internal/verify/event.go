@@ -54,6 +54,3 @@ func boundedEvent(v string) string {
 // the request carries none. It is worked out on demand, not by Verify:
 // most configurations never route on it, and reading it may parse the body.
 func (v *Verifier) Event(r *Request) string { return v.events.of(r) }
-
-// HasEventType reports whether the provider names its events' types.
-func (v *Verifier) HasEventType() bool { return v.events.header != "" || len(v.events.fields) > 0 }
