@@ -76,8 +76,8 @@ type VerifyOptions struct {
 	PubSub PubSubOptions `json:"pubsub,omitzero"`
 	// Facebook holds the options of provider facebook.
 	Facebook FacebookOptions `json:"facebook,omitzero"`
-	// Scheme describes the signature of the generic hmac and token
-	// schemes, and the few fields some presets let users change.
+	// Scheme describes the signature of the generic schemes (hmac, rsa,
+	// token), and the few fields some presets let users change.
 	Scheme SchemeOptions `json:"scheme,omitzero"`
 }
 
@@ -120,16 +120,19 @@ type FacebookOptions struct {
 	VerifyToken string `json:"verify_token,omitempty"`
 }
 
-// SchemeOptions describe a generic signature (providers hmac and token),
-// and the few fields a preset lets users change (see docs/presets.md).
+// SchemeOptions describe a generic signature (providers hmac, rsa and
+// token), and the few fields a preset lets users change (see
+// docs/presets.md).
 type SchemeOptions struct {
 	// Header is the header carrying the signature or token.
 	Header string `json:"header,omitempty"`
 	// Query is the query parameter carrying the token (provider token).
 	Query string `json:"query,omitempty"`
-	// Algorithm is the HMAC's hash: sha1, sha256 or sha512.
+	// Algorithm is the signature's hash: sha1, sha256 or sha512. Default:
+	// sha256.
 	Algorithm string `json:"algorithm,omitempty"`
 	// Encoding is the signature's encoding: hex, base64 or base64url.
+	// Default: hex (rsa: base64).
 	Encoding string `json:"encoding,omitempty"`
 	// Prefix precedes the signature in its header (such as "sha256=").
 	Prefix string `json:"prefix,omitempty"`
@@ -140,7 +143,7 @@ type SchemeOptions struct {
 	// TimestampHeader is the header carrying the signed timestamp.
 	TimestampHeader string `json:"timestamp_header,omitempty"`
 	// TimestampFormat is the timestamp's format: unix, unix_ms or
-	// rfc3339.
+	// rfc3339. Default: unix.
 	TimestampFormat string `json:"timestamp_format,omitempty"`
 	// IDHeader is the header carrying the event id.
 	IDHeader string `json:"id_header,omitempty"`
