@@ -52,7 +52,8 @@ func (w *Worker) newRequest(ctx context.Context, dl store.Delivery) (*http.Reque
 	if dl.Provider != "" {
 		h.Set("Webhook-Provider", dl.Provider)
 	}
-	h.Set("Webhook-Attempt", strconv.Itoa(dl.Attempts))
+	// Counted across redrives: the receiver sees every attempt it was sent.
+	h.Set("Webhook-Attempt", strconv.Itoa(dl.EarlierAttempts+dl.Attempts))
 	if w.signer != nil {
 		now := time.Now()
 		h.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))

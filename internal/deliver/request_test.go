@@ -1,9 +1,13 @@
 package deliver
 
 import (
+	"context"
 	"net/http"
 	"reflect"
+	"strconv"
 	"testing"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
 // TestEndToEnd: what is queued and passed on keeps the sender's headers,
@@ -45,5 +49,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, before) {
 		t.Errorf("the headers given changed: %v, were %v", in, before)
+	}
+}
+
+// Webhook-Attempt counts on across a redrive: the attempts made before it
+// and those since.
+func TestWebhookAttemptAcrossRedrive(t *testing.T) {
+	w := NewWorker(newFakeQueue(), testDestination("http://127.0.0.1:1/"), "c", nil, nil, nil)
+	for _, c := range []struct{ attempts, earlier int }{{1, 0}, {3, 0}, {1, 12}, {2, 12}} {
+		req, err := w.newRequest(context.Background(), store.Delivery{Event: testEvent("evt_n"), Attempts: c.attempts, EarlierAttempts: c.earlier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := req.Header.Get("Webhook-Attempt"), c.attempts+c.earlier; got != strconv.Itoa(want) {
+			t.Errorf("attempt %d after %d earlier: Webhook-Attempt %s, want %d", c.attempts, c.earlier, got, want)
+		}
 	}
 }

@@ -80,6 +80,7 @@ var conformance = []struct {
 	{"queue_lease_expiry", testQueueLeaseExpiry},
 	{"dead_letters", testDeadLetters},
 	{"dead_index", testDeadIndex},
+	{"redrive_keeps_attempts", testRedriveKeepsAttempts},
 	{"max_batch", testMaxBatch},
 	{"stats", testStats},
 	{"stale_handle", testStaleHandle},
@@ -607,6 +608,41 @@ func testDeadLetters(t *testing.T, s Store) {
 	wantStats(t, s, destA, redriveBatch+6, 0, 0, 0)
 	deadPage(t, s, destA, "", 10)
 	wantFound(t, s, destA, []string{"e2", ""})
+}
+
+// testRedriveKeepsAttempts: a redrive gives an event its attempts again
+// and keeps count of those made before, across a retry, a second redrive
+// and a restart.
+func testRedriveKeepsAttempts(t *testing.T, s Store) {
+	next := func(attempts, earlier int) Delivery {
+		t.Helper()
+		got := fetch(t, s, destA, "c1", 10, time.Minute)
+		wantIDs(t, got, "r1")
+		if got[0].Attempts != attempts || got[0].EarlierAttempts != earlier {
+			t.Fatalf("attempts %d, earlier %d; want %d, %d", got[0].Attempts, got[0].EarlierAttempts, attempts, earlier)
+		}
+		return got[0]
+	}
+	redrive := func() {
+		t.Helper()
+		if n, err := s.Redrive(ctx, destA, []string{"r1"}); n != 1 || err != nil {
+			t.Fatalf("Redrive = %d, %v", n, err)
+		}
+	}
+	enqueue(t, s, []string{destA}, "r1")
+	d := next(0, 0)
+	d.Attempts = 4
+	must(t, s.Dead(ctx, d))
+	redrive()
+	d = next(0, 4)
+	d.Attempts = 2
+	must(t, s.Retry(ctx, d, time.Now().Add(-time.Second)))
+	d = next(2, 4)
+	d.Attempts = 3
+	must(t, s.Dead(ctx, d))
+	redrive()
+	s = reopen(t, s)
+	must(t, s.Ack(ctx, next(0, 7)))
 }
 
 // testDeadIndex: the event-id index stays right across dead letters of one

@@ -185,13 +185,13 @@ func TestLogDamagedHeader(t *testing.T) {
 // with an error that names the file, its format and what this build reads.
 func TestLogSegmentFormat(t *testing.T) {
 	newer, _ := newSegmentHeader()
-	binary.BigEndian.PutUint32(newer[len(segmentMagic):], 2)
+	binary.BigEndian.PutUint32(newer[len(segmentMagic):], segmentVersion+1)
 	binary.BigEndian.PutUint32(newer[segmentHeaderLen-4:], crc32.Checksum(newer[:segmentHeaderLen-4], castagnoli))
 	for name, c := range map[string]struct {
 		file []byte
 		want []string
 	}{
-		"newer": {newer, []string{"format version 2", "reads version 1 only"}},
+		"newer": {newer, []string{"format version 3", "reads versions 1 to 2"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -207,6 +207,38 @@ func TestLogSegmentFormat(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLogReadsFormatVersion1: a store written in segment format 1 is read
+// as it is; new records go to a new segment, so that the build that wrote
+// it can still read the old one.
+func TestLogReadsFormatVersion1(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	enqueue(t, s, []string{destA}, "v1")
+	must(t, s.Close())
+	names, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(names) != 1 {
+		t.Fatalf("segments %q", names)
+	}
+	b, err := os.ReadFile(names[0])
+	must(t, err)
+	binary.BigEndian.PutUint32(b[len(segmentMagic):], 1)
+	binary.BigEndian.PutUint32(b[segmentHeaderLen-4:], crc32.Checksum(b[:segmentHeaderLen-4], castagnoli))
+	must(t, os.WriteFile(names[0], b, 0o600))
+
+	s = openLog(t, dir)
+	enqueue(t, s, []string{destA}, "v2")
+	wantIDs(t, fetch(t, s, destA, "c1", 10, time.Minute), "v1", "v2")
+	must(t, s.Close())
+	after, err := os.ReadFile(names[0])
+	must(t, err)
+	if len(after) > len(b) || !bytes.Equal(after, b[:len(after)]) { // the zeros after the frames are cut
+		t.Errorf("the format 1 segment was written to: %d bytes, were %d", len(after), len(b))
+	}
+	if names, _ = filepath.Glob(filepath.Join(dir, "*.wal")); len(names) != 2 {
+		t.Errorf("segments %q, want a new one for the writes", names)
 	}
 }
 

@@ -179,14 +179,14 @@ func (s *Log) ReadDead(_ context.Context, destination, entry string) (*DeadLette
 	return &dl, nil
 }
 
-// Redrive puts dead letters back in the queue with their attempts reset;
-// all of them when ids is empty.
+// Redrive puts dead letters back in the queue with their attempts reset and
+// added to their earlier ones; all of them when ids is empty.
 func (s *Log) Redrive(_ context.Context, destination string, ids []string) (int, error) {
 	moved := 0
 	err := s.submit(func(b []byte) []byte {
 		moved = 0
 		redrive := func(e *logEntry) bool {
-			b = appendStateRecord(b, e.ev.id, entryState{dest: destination, state: stateReady, lastErr: e.lastErr})
+			b = appendStateRecord(b, e.ev.id, entryState{dest: destination, state: stateReady, earlier: e.earlier + e.attempts, lastErr: e.lastErr})
 			moved++
 			return true
 		}

@@ -26,8 +26,10 @@ import (
 // its copy and the first frame's that finds an intact frame.
 
 const (
-	segmentMagic     = "WHI-LOG\n"
-	segmentVersion   = 1
+	segmentMagic = "WHI-LOG\n"
+	// segmentVersion 2 adds earlier attempts to a state (log_records.go);
+	// a version 1 segment is read as it is, never appended to.
+	segmentVersion   = 2
 	markerLen        = 8
 	segmentHeaderLen = len(segmentMagic) + 4 + markerLen + 4
 	frameHeader      = markerLen + 8
@@ -254,7 +256,7 @@ func (sr *segReader) predecessorFormat() bool {
 
 // errFormat is the open's error for a segment this build cannot read.
 func errFormat(path string, version uint32) error {
-	return fmt.Errorf("embedded store: %s is segment format version %d, and this build reads version %d only: "+
+	return fmt.Errorf("embedded store: %s is segment format version %d, and this build reads versions 1 to %d: "+
 		"run the Caddy that wrote it, or move the directory aside to start afresh", path, version, segmentVersion)
 }
 

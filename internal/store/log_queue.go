@@ -65,6 +65,7 @@ type logEntry struct {
 	dest     *logDest
 	state    byte
 	attempts int
+	earlier  int // attempts before the latest redrive
 	lastErr  string
 	due      int64 // retry: unix ns when due; dead: unix ns when it died
 	leaseEnd int64 // unix ns; 0 = not leased
@@ -72,7 +73,7 @@ type logEntry struct {
 }
 
 func (e *logEntry) entryState() entryState {
-	return entryState{dest: e.dest.name, state: e.state, attempts: e.attempts, lastErr: e.lastErr, due: e.due}
+	return entryState{dest: e.dest.name, state: e.state, attempts: e.attempts, earlier: e.earlier, lastErr: e.lastErr, due: e.due}
 }
 
 func (e *logEntry) handle() string {
@@ -208,7 +209,7 @@ type entryRef struct {
 
 func refOf(e *logEntry, handle string) entryRef {
 	return entryRef{
-		d:   Delivery{Destination: e.dest.name, Attempts: e.attempts, LastError: e.lastErr, Handle: handle},
+		d:   Delivery{Destination: e.dest.name, Attempts: e.attempts, EarlierAttempts: e.earlier, LastError: e.lastErr, Handle: handle},
 		seg: e.ev.seg, off: e.ev.entryOff, n: e.ev.entrySize,
 	}
 }
@@ -310,12 +311,12 @@ func (s *Log) Ack(_ context.Context, d Delivery) error {
 
 // Retry makes the entry due again at `at`, recording d's attempts and error.
 func (s *Log) Retry(_ context.Context, d Delivery, at time.Time) error {
-	return s.change(d, entryState{state: stateRetry, attempts: d.Attempts, lastErr: d.LastError, due: at.UnixNano()})
+	return s.change(d, entryState{state: stateRetry, attempts: d.Attempts, earlier: d.EarlierAttempts, lastErr: d.LastError, due: at.UnixNano()})
 }
 
 // Dead moves the entry to the dead letters, noting when.
 func (s *Log) Dead(_ context.Context, d Delivery) error {
-	return s.change(d, entryState{state: stateDead, attempts: d.Attempts, lastErr: d.LastError, due: time.Now().UnixNano()})
+	return s.change(d, entryState{state: stateDead, attempts: d.Attempts, earlier: d.EarlierAttempts, lastErr: d.LastError, due: time.Now().UnixNano()})
 }
 
 // Stats counts the destination's entries; leased ones are in flight.

@@ -12,7 +12,8 @@ import (
 //      (codec.go's entry encoding, read back when the event is fetched)
 //   S  event id, destination, state         (every later change of one)
 // A state is ready, retry (with its due time), dead or gone (delivered or
-// deleted), with the attempts made so far and the last error. An E record
+// deleted), with the attempts made so far, those made before the latest
+// redrive (only when there are any: format version 2) and the last error. An E record
 // copied by compaction carries the states of that moment.
 
 const (
@@ -29,6 +30,9 @@ const (
 	stateReady
 	stateRetry
 	stateDead
+
+	// stateEarlier marks a state byte followed by earlier attempts.
+	stateEarlier byte = 0x80
 )
 
 // entryState is one destination's state of an event.
@@ -36,6 +40,7 @@ type entryState struct {
 	dest     string
 	state    byte
 	attempts int
+	earlier  int // attempts before the latest redrive
 	lastErr  string
 	due      int64 // retry: unix ns
 }
@@ -74,8 +79,14 @@ func claimRecord(dec *decoder) (exp int64, nonce uint32, key []byte) {
 
 func appendEntryState(b []byte, st entryState) []byte {
 	b = appendString(b, st.dest)
-	b = append(b, st.state)
-	b = binary.AppendUvarint(b, uint64(st.attempts))
+	if st.earlier > 0 {
+		b = append(b, st.state|stateEarlier)
+		b = binary.AppendUvarint(b, uint64(st.attempts))
+		b = binary.AppendUvarint(b, uint64(st.earlier))
+	} else {
+		b = append(b, st.state)
+		b = binary.AppendUvarint(b, uint64(st.attempts))
+	}
 	b = appendString(b, st.lastErr)
 	return binary.AppendVarint(b, st.due)
 }
@@ -105,6 +116,10 @@ func (d *decoder) entryState() entryState {
 	}
 	st.state, d.b = d.b[0], d.b[1:]
 	st.attempts = int(d.uvarint())
+	if st.state&stateEarlier != 0 {
+		st.state &^= stateEarlier
+		st.earlier = int(d.uvarint())
+	}
 	st.lastErr = d.string()
 	st.due = d.varint()
 	return st
@@ -205,7 +220,7 @@ func (s *Log) replayEvent(seg *segment, off, size int64, dec *decoder) {
 		if st.state == stateGone {
 			continue
 		}
-		e := &logEntry{ev: ev, dest: s.dest(st.dest), state: st.state, attempts: st.attempts, lastErr: st.lastErr, due: st.due}
+		e := &logEntry{ev: ev, dest: s.dest(st.dest), state: st.state, attempts: st.attempts, earlier: st.earlier, lastErr: st.lastErr, due: st.due}
 		ev.entries = append(ev.entries, e)
 		e.dest.insert(e)
 	}
@@ -233,6 +248,6 @@ func (s *Log) replayState(id uint64, st entryState) {
 		}
 		return
 	}
-	e.state, e.attempts, e.lastErr, e.due = st.state, st.attempts, st.lastErr, st.due
+	e.state, e.attempts, e.earlier, e.lastErr, e.due = st.state, st.attempts, st.earlier, st.lastErr, st.due
 	e.dest.insert(e)
 }

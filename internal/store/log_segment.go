@@ -196,7 +196,8 @@ func (s *Log) load() error {
 // reported (see damage); in the last segment a torn frame at the end, and
 // the zeros after the frames, are cut off, so that nothing but zeros
 // follows the frames written next. appendable is false when the frames
-// cannot be found at all: then a new segment takes the writes. It fails
+// cannot be found at all, or the segment is of an earlier format version:
+// then a new segment takes the writes. It fails
 // only for a segment of another format, or a file that cannot be read or
 // cut.
 func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (appendable bool, err error) {
@@ -217,7 +218,7 @@ func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (ap
 	m, version, ok := parseSegmentHeader(h)
 	off := int64(segmentHeaderLen)
 	switch {
-	case ok && version != segmentVersion:
+	case ok && (version < 1 || version > segmentVersion):
 		return false, errFormat(path, version)
 	case ok:
 		seg.marker = m
@@ -278,7 +279,8 @@ func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (ap
 		}
 		seg.filled = seg.size
 	}
-	return true, nil
+	// The build that wrote an earlier version's segment can still read it.
+	return version == segmentVersion || !ok, nil
 }
 
 // Compaction copies the live records of the oldest sealed segment to the

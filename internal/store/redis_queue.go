@@ -164,7 +164,7 @@ return 1
 
 // redriveScript moves dead letters (those ARGV[2..] name, or the first
 // ARGV[1] when no ids are given) back to the stream with their attempts
-// reset.
+// reset and added to their earlier ones.
 var redriveScript = redis.NewScript(deadLib + `
 local dead, stream, meta, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local entries = {}
@@ -177,7 +177,16 @@ else
 end
 for _, e in ipairs(entries) do
 	local f = e[2]
-	for i = 1, #f, 2 do if f[i] == 'attempts' then f[i + 1] = '0' end end
+	local attempts, earlier = 0, nil
+	for i = 1, #f, 2 do
+		if f[i] == 'attempts' then attempts = tonumber(f[i + 1]) or 0; f[i + 1] = '0' end
+		if f[i] == 'earlier' then earlier = i + 1 end
+	end
+	if earlier then
+		f[earlier] = tostring((tonumber(f[earlier]) or 0) + attempts)
+	elseif attempts > 0 then
+		f[#f + 1] = 'earlier'; f[#f + 1] = tostring(attempts)
+	end
 	redis.call('XADD', stream, '*', unpack(f))
 	redis.call('XDEL', dead, e[1])
 	forget(meta, index, e[1], field(f, 'id'))
@@ -300,7 +309,7 @@ func (r *Redis) enqueueArgs(c Claim, destinations []string, ev Event) ([]string,
 	if c.Key != "" {
 		committed = claimValue(claimCommitted, c)
 	}
-	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, "", committed, ms(c.TTL))
+	args, err := appendEventFields(make([]any, 0, 2+eventFieldCount), ev, 0, 0, "", committed, ms(c.TTL))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -313,7 +322,7 @@ func (r *Redis) enqueueArgs(c Claim, destinations []string, ev Event) ([]string,
 }
 
 func (r *Redis) enqueueCluster(ctx context.Context, c Claim, destinations []string, ev Event) error {
-	fields, err := appendEventFields(make([]any, 0, eventFieldCount), ev, 0, "")
+	fields, err := appendEventFields(make([]any, 0, eventFieldCount), ev, 0, 0, "")
 	if err != nil {
 		return err
 	}
@@ -365,7 +374,7 @@ func (r *Redis) Ack(ctx context.Context, d Delivery) error {
 
 // Retry moves the entry to the delayed set, due at `at`.
 func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
-	args, err := appendEventFields(make([]any, 0, 3+eventFieldCount), d.Event, d.Attempts, d.LastError,
+	args, err := appendEventFields(make([]any, 0, 3+eventFieldCount), d.Event, d.Attempts, d.EarlierAttempts, d.LastError,
 		consumerGroup, d.Handle, at.UnixMilli())
 	if err != nil {
 		return err
@@ -386,7 +395,7 @@ func (r *Redis) Dead(ctx context.Context, d Delivery) error {
 		"last_error", d.LastError,
 		"size", strconv.Itoa(len(d.Body)),
 	)
-	args, err := appendEventFields(args, d.Event, d.Attempts, d.LastError)
+	args, err := appendEventFields(args, d.Event, d.Attempts, d.EarlierAttempts, d.LastError)
 	if err != nil {
 		return err
 	}
@@ -550,18 +559,19 @@ func deadLetterFromValues(entry string, v map[string]any, destination string) De
 // streamID guards scripts against ids that XRANGE would reject.
 var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 
-// eventFieldCount is the length of an entry's names and values.
+// eventFieldCount is the length of an entry's names and values (earlier
+// attempts, only after a redrive, not counted).
 const eventFieldCount = 14
 
 // appendEventFields appends head, then the stream entry of an event as
 // alternating names and values, to dst.
-func appendEventFields(dst []any, ev Event, attempts int, lastError string, head ...any) ([]any, error) {
+func appendEventFields(dst []any, ev Event, attempts, earlier int, lastError string, head ...any) ([]any, error) {
 	header, err := headerJSON(ev.Header)
 	if err != nil {
 		return nil, fmt.Errorf("encoding headers: %w", err)
 	}
 	dst = append(dst, head...)
-	return append(dst,
+	dst = append(dst,
 		"id", ev.ID,
 		"provider", ev.Provider,
 		"headers", header,
@@ -569,7 +579,11 @@ func appendEventFields(dst []any, ev Event, attempts int, lastError string, head
 		"received_at", strconv.FormatInt(ev.ReceivedAt.UnixNano(), 10),
 		"attempts", strconv.Itoa(attempts),
 		"last_error", lastError,
-	), nil
+	)
+	if earlier > 0 {
+		dst = append(dst, "earlier", strconv.Itoa(earlier))
+	}
+	return dst, nil
 }
 
 // headerJSON is json.Marshal(h) for the usual headers, names and values of
@@ -662,5 +676,6 @@ func deliveryFromValues(id string, v map[string]any, destination string) (Delive
 		d.ReceivedAt = time.Unix(0, ns)
 	}
 	d.Attempts, _ = strconv.Atoi(str("attempts"))
+	d.EarlierAttempts, _ = strconv.Atoi(str("earlier"))
 	return d, nil
 }

@@ -94,8 +94,12 @@ type Event struct {
 type Delivery struct {
 	Event
 	Destination string
-	Attempts    int    // attempts made so far (0 before the first)
-	LastError   string // of the latest failed attempt
+	Attempts    int // attempts made so far (0 before the first)
+	// EarlierAttempts are those made before the latest redrive: a redrive
+	// gives the event its attempts again, and EarlierAttempts+Attempts
+	// counts every attempt.
+	EarlierAttempts int
+	LastError       string // of the latest failed attempt
 	// Handle identifies the queue entry for Ack/Retry/Dead (stream entry id,
 	// or the embedded store's sequence key).
 	Handle string
@@ -148,8 +152,8 @@ type Queue interface {
 	// body; nil when there is none.
 	ReadDead(ctx context.Context, destination, entry string) (*DeadLetter, error)
 	// Redrive puts the dead letters that ids name (as for FindDead; all of
-	// them when ids is empty) back in the queue, with Attempts reset to 0,
-	// and returns how many it moved.
+	// them when ids is empty) back in the queue, with Attempts added to
+	// EarlierAttempts and reset to 0, and returns how many it moved.
 	Redrive(ctx context.Context, destination string, ids []string) (int, error)
 	// DeleteDead drops the dead letters that ids name (as for FindDead)
 	// and returns how many it dropped.
