@@ -63,6 +63,7 @@ func TestEveryVerifyOptionFromTheCaddyfile(t *testing.T) {
 		audience https://hooks.example.com/x
 		email push@project.iam.gserviceaccount.com
 		jwks_url https://keys.example.com/certs
+		user_id fal-user-1
 		header X-Sig
 		query token
 		algorithm sha512

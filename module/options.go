@@ -76,6 +76,8 @@ type VerifyOptions struct {
 	PubSub PubSubOptions `json:"pubsub,omitzero"`
 	// Facebook holds the options of provider facebook.
 	Facebook FacebookOptions `json:"facebook,omitzero"`
+	// Fal holds the options of provider fal.
+	Fal FalOptions `json:"fal,omitzero"`
 	// Scheme describes the signature of the generic schemes (hmac, rsa,
 	// token), and the few fields some presets let users change.
 	Scheme SchemeOptions `json:"scheme,omitzero"`
@@ -118,6 +120,16 @@ type FacebookOptions struct {
 	// ?hub.mode=subscribe): the challenge is echoed only when
 	// hub.verify_token is this token. It may be a placeholder.
 	VerifyToken string `json:"verify_token,omitempty"`
+}
+
+// FalOptions are the `fal` options of webhook_verify (fal.ai, whose
+// key set is fetched from fal; `jwks_url`, the pubsub option, replaces its
+// URL).
+type FalOptions struct {
+	// UserID is the fal account whose webhooks are accepted (required:
+	// fal signs every account's webhooks with the same keys). Caddyfile:
+	// `user_id`. It may be a placeholder.
+	UserID string `json:"user_id,omitempty"`
 }
 
 // SchemeOptions describe a generic signature (providers hmac, rsa and
@@ -166,7 +178,7 @@ func (o *VerifyOptions) plainOptions() (words map[string]*string, lists map[stri
 	for name, dst := range map[string]*string{
 		"name": &o.Name, "api_key": &o.APIKey, "scope": &o.Scope, "url": &o.URL, "on_store_error": &o.OnStoreError,
 		"sns_host": &o.SNS.Host, "audience": &o.PubSub.Audience, "email": &o.PubSub.Email,
-		"jwks_url": &o.PubSub.JWKSURL, "verify_token": &o.Facebook.VerifyToken,
+		"jwks_url": &o.PubSub.JWKSURL, "verify_token": &o.Facebook.VerifyToken, "user_id": &o.Fal.UserID,
 	} {
 		words[name] = dst
 	}
@@ -213,6 +225,7 @@ func (o *VerifyOptions) verifyConfig(resolve func(string) (string, error)) (veri
 		Audience:        one(o.PubSub.Audience),
 		Email:           one(o.PubSub.Email),
 		JWKSURL:         o.PubSub.JWKSURL,
+		FalUserID:       one(o.Fal.UserID),
 	}
 	if o.Tolerance != nil {
 		tol := time.Duration(*o.Tolerance)

@@ -5,13 +5,9 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -171,15 +167,10 @@ func TestPubSubAtTheEdge(t *testing.T) {
 		"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
 		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
 	}}})
-	google := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
-	t.Cleanup(google.Close)
-	caFile := filepath.Join(t.TempDir(), "google-ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: google.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	googleURL, caFile := keyPublisher(t, jwks)
 
 	be := newBackend(t)
-	g := newGateway(t, strings.ReplaceAll(pubsubEdgeConfig, "@JWKS_URL@", google.URL+"/oauth2/v3/certs"), gatewayVars{Backend: be.URL})
+	g := newGateway(t, strings.ReplaceAll(pubsubEdgeConfig, "@JWKS_URL@", googleURL+"/oauth2/v3/certs"), gatewayVars{Backend: be.URL})
 	g.extraEnv = []string{"SSL_CERT_FILE=" + caFile}
 	g.Start()
 

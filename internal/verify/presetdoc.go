@@ -93,6 +93,8 @@ func (p *preset) schemeDoc() string {
 		return "Google OIDC JWT RS256 (JWKS); iss, aud, email, email_verified, exp"
 	case kindNetlify:
 		return "JWS HS256, iss netlify, claim sha256 = hex SHA-256 of the body"
+	case kindFal:
+		return "Ed25519 hex (fal's JWKS) of `{request id}\\n{user id}\\n{timestamp}\\n{hex SHA-256 of the body}`"
 	}
 	return ""
 }

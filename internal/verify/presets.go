@@ -28,6 +28,7 @@ const (
 	kindSNS                    // AWS SNS: RSA over the canonical message
 	kindOIDC                   // Google-signed OIDC token (Pub/Sub push)
 	kindNetlify                // HS256 JWS, iss netlify, claim sha256 = hex SHA-256 of the body
+	kindFal                    // ed25519 from fal's key set over request id, user id, time, body hash
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -995,6 +996,20 @@ var presets = []preset{
 		Covers:      coversBody | coversID,
 	},
 	{
+		// Keys from fal's JWKS (https, no redirects, cached 24 h as fal
+		// allows, refetched at most once a minute for an unknown
+		// signature); the signed user id must be `user_id`. ±5 min as
+		// fal's docs.
+		Name:   "fal",
+		Source: "https://docs.fal.ai/model-endpoints/webhooks (verifying webhook signatures; key set at rest.alpha.fal.ai/.well-known/jwks.json)",
+		Proof:  proofGo + "; ed25519 key set served by a local TLS server",
+		Kind:   kindFal, Header: falSignature, TimestampHeader: falTimestamp,
+		Tolerance:   falTolerance,
+		IDHeaders:   []string{falRequestID},
+		EventFields: []string{"status"},
+		Covers:      coversBody | coversTimestamp | coversID,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1145,6 +1160,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 	case kindNetlify:
 		s, err := newNetlifyScheme(p, o.Secrets)
 		return s, false, err
+	case kindFal:
+		s, err := newFalScheme(p, o)
+		return s, true, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
-	"net/url"
 	"slices"
 	"time"
 
@@ -57,15 +56,12 @@ func newOIDCScheme(p *preset, o Options) (*oidcScheme, error) {
 		return nil, fmt.Errorf("needs the audience of the push subscription's tokens: add `audience <aud>` to webhook_verify %s, "+
 			"with the push endpoint's public URL (e.g. https://hooks.example.com/pubsub, Google's default) or the subscription's custom audience", p.Name)
 	}
-	s := &oidcScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header), audience: o.Audience, email: o.Email, jwksURL: o.JWKSURL}
-	if s.jwksURL == "" {
-		s.jwksURL = googleJWKSURL
+	jwksURL, err := keySetURL(o.JWKSURL, googleJWKSURL)
+	if err != nil {
+		return nil, err
 	}
-	if u, err := url.Parse(s.jwksURL); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("`jwks_url` must be an https URL, not %q", s.jwksURL)
-	}
-	s.keys = newRemote(o.HTTPClient, jwksTTL, parseJWKS)
-	return s, nil
+	return &oidcScheme{header: textproto.CanonicalMIMEHeaderKey(p.Header), audience: o.Audience, email: o.Email,
+		jwksURL: jwksURL, keys: newRemote(o.HTTPClient, jwksTTL, parseJWKS)}, nil
 }
 
 func parseJWKS(b []byte) (*jose.JSONWebKeySet, error) {

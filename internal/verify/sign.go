@@ -114,6 +114,7 @@ var unsignable = map[kind]string{
 	kindRSA:     needsPrivateKey,
 	kindSNS:     needsPrivateKey,
 	kindOIDC:    needsPrivateKey,
+	kindFal:     needsPrivateKey,
 	kindMailgun: "the signature is a field of the body, and Sign does not rewrite the body",
 }
 

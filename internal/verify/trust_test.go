@@ -158,6 +158,8 @@ func checkCoverageShape(t *testing.T, p preset) {
 		want = coversTimestamp | coversID
 	case kindOIDC: // the token is not bound to the request
 		want = 0
+	case kindFal: // request id, user id, timestamp and body hash
+		want = coversBody | coversTimestamp | coversID
 	default:
 		t.Fatalf("no shape check for kind %d", p.Kind)
 	}

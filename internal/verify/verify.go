@@ -120,6 +120,11 @@ type Options struct {
 	Email    string
 	JWKSURL  string
 
+	// FalUserID is the fal.ai account whose webhooks are accepted
+	// (provider fal, required). JWKSURL, when set, replaces fal's key set
+	// URL too.
+	FalUserID string
+
 	// HTTPClient fetches SNS certificates and JWKS (providers sns, pubsub)
 	// under the fetch policy (https only, no redirects, bounded time and
 	// size; see Fetch); nil means the default transport. Tests inject
