@@ -11,7 +11,8 @@ export STRIPE_SECRET ?= whsec_dev_stripe_secret
 export MUX_SECRET ?= dev-mux-secret
 export SHOTSTACK_TOKEN ?= dev-shotstack-token
 
-.PHONY: build run reset test race fuzz lint redis npm xcaddy bench chaos clean
+.PHONY: build run reset test race fuzz lint fmt redis npm xcaddy bench chaos clean \
+	test-e2e test-vet test-module test-race test-fuzz test-xcaddy
 
 build:
 	$(GO) build -o $(BIN) ./cmd/caddy
@@ -32,21 +33,41 @@ reset:
 # (parsers, no goroutines) run without it, since instrumenting all of Caddy
 # costs minutes on a cold cache; its concurrency is exercised end to end
 # against the built gateway. `make race` runs everything under -race.
-test: lint redis npm build
-	$(GO) test -race -count=1 ./internal/...
-	$(GO) test -count=1 ./module/
+#
+# The steps run as a graph, not a line. A cold run is mostly compiling:
+# Caddy once (bin/caddy; vet, the glue's tests and xcaddy reuse it), the
+# pure packages' dependencies again under -race and again instrumented for
+# fuzzing, and these two do not wait for Caddy. The end-to-end tests mostly
+# wait on processes, so they run while the rest compiles. A step's output is
+# printed whole when it ends.
+TEST_JOBS ?= 4
+test: fmt redis npm
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target \
+		test-e2e test-vet test-module test-race test-fuzz test-xcaddy
+
+test-e2e: build
 	WHI_CADDY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./test/
-	$(MAKE) fuzz
-	$(MAKE) xcaddy
+test-vet: build
+	$(GO) vet ./...
+test-module: build
+	$(GO) test -count=1 ./module/
+test-race:
+	$(GO) test -race -count=1 ./internal/...
+test-fuzz: test-race
+	@$(MAKE) --no-print-directory fuzz
+test-xcaddy: build
+	@$(MAKE) --no-print-directory xcaddy
 
 race: redis npm
 	$(GO) test -race -count=1 ./module/... ./internal/...
 	$(GO) build -race -o bin/caddy-race ./cmd/caddy
 	WHI_CADDY=$(CURDIR)/bin/caddy-race $(GO) test -count=1 -timeout 20m ./test/
 
-lint:
-	@out=$$(gofmt -l . | grep -v '^node_modules' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+lint: fmt
 	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l . | grep -v '^node_modules' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Tests that need Redis start their own redis-server on a free port.
 redis:
@@ -66,13 +87,21 @@ npm:
 # A short run of the header parsers' fuzz targets; `make chaos` runs every
 # fuzz target, the Caddyfile parser's too, for a minute each. (Fuzzing the
 # Caddy glue instruments all of Caddy: minutes of build, so not in make test;
-# `go test` still runs its seed corpus.)
+# `go test` still runs its seed corpus.) Each package's instrumented test
+# binary is built once and runs its targets one by one, from the package's
+# folder (where its corpus is) and with go test's fuzz cache, instead of a
+# `go test -fuzz` (a link) per target.
 FUZZPKGS ?= ./internal/verify ./internal/store ./internal/deliver
 fuzz:
-	@for pkg in $$($(GO) list $(FUZZPKGS)); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	@mkdir -p bin/fuzz; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$($(GO) list $(FUZZPKGS)); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); test=$(CURDIR)/bin/fuzz/$$(basename $$pkg).test; \
+		grep -qs '^func Fuzz' $$dir/*_test.go || continue; \
+		$(GO) test -c -fuzz=. -o $$test $$pkg || exit 1; \
+		for f in $$(cd $$dir && $$test -test.list '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; \
-			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+			(cd $$dir && $$test -test.run='^$$' -test.fuzz="^$$f$$" -test.fuzztime=$(FUZZTIME) \
+				-test.fuzzcachedir=$$cache/$$pkg) || exit 1; \
 		done; \
 	done
 
