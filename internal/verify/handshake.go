@@ -44,13 +44,16 @@ type handshake struct {
 // handshakes is kept apart from the presets table: a provider without an
 // entry has no handshake.
 var handshakes = map[string]handshake{
-	"slack":    {post: slackURLVerification},
-	"zoom":     {post: zoomURLValidation, keyed: true},
-	"twitch":   {post: twitchCallbackVerification},
-	"discord":  {post: discordPing},
-	"sns":      {post: snsConfirmation},
-	"dropbox":  {get: dropboxChallenge},
-	"facebook": {get: facebookVerification},
+	"slack":     {post: slackURLVerification},
+	"zoom":      {post: zoomURLValidation, keyed: true},
+	"twitch":    {post: twitchCallbackVerification},
+	"discord":   {post: discordPing},
+	"sns":       {post: snsConfirmation},
+	"dropbox":   {get: dropboxChallenge},
+	"facebook":  {get: facebookVerification},
+	"instagram": {get: facebookVerification},
+	"whatsapp":  {get: facebookVerification},
+	"threads":   {get: facebookVerification},
 }
 
 // handshakeConfig is a Verifier's handshake and what answering it needs.

@@ -260,6 +260,39 @@ var presets = []preset{
 		Covers:      coversBody,
 	},
 	{
+		// Instagram: a Meta app's webhooks, signed and verified (verify_token)
+		// as facebook's; the type is the first change's field.
+		Name:   "instagram",
+		Source: "https://developers.facebook.com/docs/instagram-platform/webhooks (X-Hub-Signature-256, the app secret)",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		EventFields: []string{"entry.0.changes.0.field", "object"},
+		Covers:      coversBody,
+	},
+	{
+		// WhatsApp Cloud API: a Meta app's webhooks, signed and verified (verify_token)
+		// as facebook's; the type is the first change's field.
+		Name:   "whatsapp",
+		Source: "https://developers.facebook.com/docs/whatsapp/cloud-api/guides/set-up-webhooks (X-Hub-Signature-256, the app secret)",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		EventFields: []string{"entry.0.changes.0.field", "object"},
+		Covers:      coversBody,
+	},
+	{
+		// Threads: a Meta app's webhooks, signed and verified (verify_token)
+		// as facebook's; the type is the first change's field.
+		Name:   "threads",
+		Source: "https://developers.facebook.com/docs/threads/webhooks (X-Hub-Signature-256, the app secret)",
+		Proof:  proofS14,
+		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
+		EventFields: []string{"entry.0.changes.0.field", "object"},
+		Covers:      coversBody,
+	},
+	{
 		Name:   "notion",
 		Source: "https://developers.notion.com/reference/webhooks#validating-event-payloads",
 		Proof:  proofS14,

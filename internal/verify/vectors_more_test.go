@@ -115,6 +115,9 @@ func moreVectors() []vector {
 		s14("lemonsqueezy", "X-Signature", s14Hex),
 		withTS(s14("persona", "Persona-Signature", "t="+s14TS+",v1="+s14Dot), at),
 		s14("storyblok", "webhook-signature", s14SHA1),
+		s14("instagram", "X-Hub-Signature-256", "sha256="+s14Hex),
+		s14("whatsapp", "X-Hub-Signature-256", "sha256="+s14Hex),
+		s14("threads", "X-Hub-Signature-256", "sha256="+s14Hex),
 		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
@@ -128,4 +131,19 @@ func TestNetlifyIssuer(t *testing.T) {
 		Header: hdr("X-Webhook-Signature", netlifyOtherIssuer), Now: unix(1700000000)}
 	_, err := v.Verify(r)
 	wantErr(t, err, ErrInvalidSignature)
+}
+
+// TestMetaFamilyHandshake: Instagram, WhatsApp and Threads subscribe with
+// Meta's GET hub.challenge check, answered only for the verify token.
+func TestMetaFamilyHandshake(t *testing.T) {
+	for _, p := range []string{"instagram", "whatsapp", "threads"} {
+		v := mustNew(t, p, secrets(s14Secret))
+		r := &Request{Method: "GET", URL: "https://hooks.example.com/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=tok"}
+		if a, ok := v.HandshakeGET(r, "tok"); !ok || a.Status != 200 || string(a.Body) != "1158201444" {
+			t.Errorf("%s: the challenge with the verify token: %+v %v", p, a, ok)
+		}
+		if a, ok := v.HandshakeGET(r, "other"); !ok || a.Status != 403 {
+			t.Errorf("%s: the challenge with another verify token: %+v %v", p, a, ok)
+		}
+	}
 }
