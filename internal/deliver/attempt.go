@@ -23,10 +23,27 @@ const (
 	drainLimit = 64 << 10
 )
 
-// attempt makes one delivery attempt of dl and records its result in the
+// fetched is an entry as the queue handed it over, and when.
+type fetched struct {
+	dl store.Delivery
+	at time.Time
+}
+
+// attempt makes one delivery attempt of f.dl and records its result in the
 // queue. It runs to the end even when ctx is cancelled: an attempt that has
-// started is bounded by Timeout and queueOpTimeout instead.
-func (w *Worker) attempt(ctx context.Context, dl store.Delivery) {
+// started is bounded by Timeout and queueOpTimeout instead. An entry that
+// has not started when ctx ends, or that waited longer than w.ahead, is
+// given back to the queue as it was, due at once, rather than left to its
+// lease. A delivered entry is passed to acks, when given, to be
+// acknowledged with others.
+func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) {
+	dl := f.dl
+	if ctx.Err() != nil || time.Since(f.at) > w.ahead+time.Second {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueOpTimeout)
+		defer cancel()
+		w.queueErrs.record(w.q.Retry(qctx, dl, time.Now()))
+		return
+	}
 	ctx = context.WithoutCancel(ctx)
 	dl.Attempts++
 	start := time.Now()
@@ -41,6 +58,11 @@ func (w *Worker) attempt(ctx context.Context, dl store.Delivery) {
 		Duration:    now.Sub(start),
 	}
 
+	if err == nil && acks != nil {
+		out.Result = ResultDelivered
+		acks <- delivered{dl, out}
+		return
+	}
 	qctx, cancel := context.WithTimeout(ctx, queueOpTimeout)
 	defer cancel()
 	var qerr error

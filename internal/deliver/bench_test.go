@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
@@ -38,7 +39,7 @@ func BenchmarkDeliveryRoundTrip(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				w.attempt(ctx, dl)
+				w.attempt(ctx, fetched{dl, time.Now()}, nil)
 			}
 		})
 	}

@@ -99,11 +99,6 @@ end
 return out
 `)
 
-var ackScript = redis.NewScript(`
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('XDEL', KEYS[1], ARGV[2])
-`)
-
 // retryScript and deadScript do nothing when the entry was acknowledged
 // meanwhile (by a consumer that took it over after the lease).
 var retryScript = redis.NewScript(`
@@ -365,11 +360,6 @@ func (r *Redis) Fetch(ctx context.Context, destination, consumer string, max int
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-// Ack removes the entry.
-func (r *Redis) Ack(ctx context.Context, d Delivery) error {
-	return unavailable(ackScript.Run(ctx, r.client, []string{r.queueKeys(d.Destination).stream}, consumerGroup, d.Handle).Err())
 }
 
 // Retry moves the entry to the delayed set, due at `at`.
@@ -667,9 +657,12 @@ func deliveryFromValues(id string, v map[string]any, destination string) (Delive
 	d := Delivery{Destination: destination, Handle: id, LastError: str("last_error")}
 	d.ID, d.Provider, d.Body = str("id"), str("provider"), []byte(str("body"))
 	if h := str("headers"); h != "" && h != "null" {
-		d.Header = make(http.Header)
-		if err := json.Unmarshal([]byte(h), &d.Header); err != nil {
-			return Delivery{}, fmt.Errorf("queue entry %s: headers: %w", id, err)
+		var ok bool
+		if d.Header, ok = parsePlainHeaderJSON(h); !ok {
+			d.Header = make(http.Header)
+			if err := json.Unmarshal([]byte(h), &d.Header); err != nil {
+				return Delivery{}, fmt.Errorf("queue entry %s: headers: %w", id, err)
+			}
 		}
 	}
 	if ns, err := strconv.ParseInt(str("received_at"), 10, 64); err == nil {

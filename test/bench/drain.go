@@ -56,8 +56,9 @@ type flowOutcome struct {
 	drained  int
 	drainFor time.Duration
 	// Redis, over the drain, per delivered event: commands run (a
-	// script's counted, not the EVALSHA) and script calls.
-	commandsPerEvent, scriptsPerEvent float64
+	// script's counted, not the EVALSHA), script calls, and the fetches
+	// (XREADGROUP) and acknowledgements (XACK) among them.
+	commandsPerEvent, scriptsPerEvent, fetchesPerEvent, acksPerEvent float64
 
 	// The steady scenario: the async capacity its probe measured, the
 	// ingest rate it then held (half of that), and the deepest queue
@@ -131,6 +132,8 @@ func (b *bench) runDrain(ctx context.Context, sc scenario) (out outcome) {
 			// well as the EVALSHA that runs them.
 			f.commandsPerEvent = float64(all-scripts) / float64(f.drained)
 			f.scriptsPerEvent = float64(scripts) / float64(f.drained)
+			f.fetchesPerEvent = float64(stats1["xreadgroup"]-stats0["xreadgroup"]) / float64(f.drained)
+			f.acksPerEvent = float64(stats1["xack"]-stats0["xack"]) / float64(f.drained)
 		}
 	}
 	out.rssMB = g.peakRSSMB()
@@ -358,7 +361,8 @@ func flowDetail(o outcome) string {
 			o.sc.num, o.accepted, f.drained, f.drainFor.Seconds(), o.cpuPerReq.Microseconds())
 	}
 	if o.sc.redis && !o.sc.steady {
-		line += fmt.Sprintf("; Redis per delivered event (INFO commandstats): %.2f commands run, a script's counted, in %.2f EVALSHA", f.commandsPerEvent, f.scriptsPerEvent)
+		line += fmt.Sprintf("; Redis per delivered event (INFO commandstats): %.2f commands run, a script's counted, in %.2f EVALSHA (round trips), of which %.2f fetches (XREADGROUP) and %.2f acknowledgements (XACK)",
+			f.commandsPerEvent, f.scriptsPerEvent, f.fetchesPerEvent, f.acksPerEvent)
 	}
 	if len(o.roundRatios) > 1 {
 		line += fmt.Sprintf("; ratio in each round %s (median shown)", fmtRatios(o.roundRatios))
