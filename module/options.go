@@ -114,7 +114,8 @@ type PubSubOptions struct {
 	JWKSURL string `json:"jwks_url,omitempty"`
 }
 
-// FacebookOptions are the `facebook` options of webhook_verify.
+// FacebookOptions are the `facebook` options of webhook_verify, which
+// the other Meta presets (instagram, whatsapp, threads) share.
 type FacebookOptions struct {
 	// VerifyToken answers Meta's subscription handshake (GET
 	// ?hub.mode=subscribe): the challenge is echoed only when

@@ -36,8 +36,9 @@ type HandshakeAnswer struct {
 // signature.
 type handshake struct {
 	post func(c *handshakeConfig, r *Request) (*HandshakeAnswer, bool)
-	get  func(r *Request, verifyToken string) (*HandshakeAnswer, bool)
-	// keyed: the answer is computed with the secret that signed the request.
+	get  func(c *handshakeConfig, r *Request, verifyToken string) (*HandshakeAnswer, bool)
+	// keyed: the answer is computed with a configured secret (the one that
+	// signed the request, for post handshakes).
 	keyed bool
 }
 
@@ -54,6 +55,7 @@ var handshakes = map[string]handshake{
 	"instagram": {get: facebookVerification},
 	"whatsapp":  {get: facebookVerification},
 	"threads":   {get: facebookVerification},
+	"x":         {get: xCRC, keyed: true},
 }
 
 // handshakeConfig is a Verifier's handshake and what answering it needs.
@@ -102,13 +104,14 @@ func (v *Verifier) Handshake(r *Request) (*HandshakeAnswer, bool) {
 }
 
 // HandshakeGET reports whether r is the provider's unsigned GET handshake
-// (Dropbox, Facebook), and the answer. verifyToken is the configured
-// Facebook verify token. Call it before refusing methods other than POST.
+// (Dropbox, the Meta family, X's CRC), and the answer. verifyToken is the
+// configured Meta verify token. Call it before refusing methods other than
+// POST.
 func (v *Verifier) HandshakeGET(r *Request, verifyToken string) (*HandshakeAnswer, bool) {
 	if v.handshake.get == nil || r.Method != http.MethodGet {
 		return nil, false
 	}
-	return v.handshake.get(r, verifyToken)
+	return v.handshake.get(&v.handshake, r, verifyToken)
 }
 
 // signingSecret finds the secret whose signature r carries. Requiring one
@@ -253,7 +256,7 @@ func ValidSNSConfirmURL(u string, hostPattern *regexp.Regexp) bool {
 	return hostPattern.MatchString(p.Host)
 }
 
-func dropboxChallenge(r *Request, _ string) (*HandshakeAnswer, bool) {
+func dropboxChallenge(_ *handshakeConfig, r *Request, _ string) (*HandshakeAnswer, bool) {
 	q, ok := query(r.URL)
 	if !ok || q.Get("challenge") == "" {
 		return nil, false
@@ -264,7 +267,7 @@ func dropboxChallenge(r *Request, _ string) (*HandshakeAnswer, bool) {
 // facebookVerification answers Meta's subscription check: the challenge
 // when hub.verify_token is the configured token, else 403. An empty
 // configured token matches nothing.
-func facebookVerification(r *Request, verifyToken string) (*HandshakeAnswer, bool) {
+func facebookVerification(_ *handshakeConfig, r *Request, verifyToken string) (*HandshakeAnswer, bool) {
 	q, ok := query(r.URL)
 	if !ok || q.Get("hub.mode") != "subscribe" || q.Get("hub.challenge") == "" {
 		return nil, false

@@ -293,6 +293,16 @@ var presets = []preset{
 		Covers:      coversBody,
 	},
 	{
+		// X (Twitter) Account Activity: the consumer secret signs the body;
+		// the GET ?crc_token= check is answered with it.
+		Name:   "x",
+		Source: "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "x-twitter-webhooks-signature", Prefix: "sha256=",
+		Algorithm: "sha256", Encoding: "base64", Signed: "{body}",
+		Covers: coversBody,
+	},
+	{
 		Name:   "notion",
 		Source: "https://developers.notion.com/reference/webhooks#validating-event-payloads",
 		Proof:  proofS14,

@@ -118,6 +118,7 @@ func moreVectors() []vector {
 		s14("instagram", "X-Hub-Signature-256", "sha256="+s14Hex),
 		s14("whatsapp", "X-Hub-Signature-256", "sha256="+s14Hex),
 		s14("threads", "X-Hub-Signature-256", "sha256="+s14Hex),
+		s14("x", "x-twitter-webhooks-signature", "sha256="+s14Base64),
 		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
@@ -145,5 +146,21 @@ func TestMetaFamilyHandshake(t *testing.T) {
 		if a, ok := v.HandshakeGET(r, "other"); !ok || a.Status != 403 {
 			t.Errorf("%s: the challenge with another verify token: %+v %v", p, a, ok)
 		}
+	}
+}
+
+// TestXCRC: X's challenge-response check is answered with the current
+// consumer secret (python3 hmac of the token); other GETs are not a
+// handshake.
+func TestXCRC(t *testing.T) {
+	v := mustNew(t, "x", secrets(s14Secret, "old_secret"))
+	r := &Request{Method: "GET", URL: "https://hooks.example.com/x?crc_token=crc_tok_1"}
+	a, ok := v.HandshakeGET(r, "")
+	if !ok || a.Status != 200 || a.ContentType != "application/json" ||
+		string(a.Body) != `{"response_token":"sha256=r7EjJ+UPdrlMVavEnvBDGlDnBDdRt5mqYEu6cVp5vIQ="}` {
+		t.Fatalf("CRC answer: %+v %v (%s)", a, ok, a.Body)
+	}
+	if _, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/x"}, ""); ok {
+		t.Error("a GET without crc_token was taken for the handshake")
 	}
 }
