@@ -18,12 +18,9 @@ func TestRedriveCountsAttemptsOn(t *testing.T) {
 	for _, store := range []string{"embedded", "redis"} {
 		t.Run(store, func(t *testing.T) {
 			be := newBackend(t)
-			var up atomic.Bool
-			be.SetStatus(func(_ int, r recorded) int {
-				if r.Path == "/doomed" && !up.Load() {
-					return http.StatusServiceUnavailable
-				}
-				return http.StatusOK
+			var up atomic.Bool // the destination answers 503 until up
+			be.SetStatus(func(int, recorded) int {
+				return map[bool]int{false: http.StatusServiceUnavailable, true: http.StatusOK}[up.Load()]
 			})
 			vars := gatewayVars{Backend: be.URL}
 			if store == "redis" {
