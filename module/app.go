@@ -52,6 +52,15 @@ type App struct {
 	// DataDir holds the embedded store (in its "log" directory); default:
 	// Caddy's data dir.
 	DataDir string `json:"data_dir,omitempty"`
+	// YieldToIngest is how many verified webhook requests per second make
+	// delivery give way to ingest: at that rate or more, each destination
+	// gets one delivery at a time, so that the CPU goes to accepting the
+	// burst, and the backlog is delivered after. Only verified requests
+	// count, never open connections or slow senders. 0 (the default)
+	// never gives way; about 80% of what the gateway accepts at full load
+	// suits a machine that ingest should have to itself during bursts.
+	// caddy_webhook_ingest_verified_per_second shows the rate.
+	YieldToIngest int `json:"yield_to_ingest,omitempty"`
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -66,18 +75,13 @@ type App struct {
 	running      map[string]*deliver.Worker // by destination URL
 	workers      sync.WaitGroup
 	pending      sync.WaitGroup // background commits; Stop waits for them
-	// ingesting counts webhook requests in flight; a burst of them makes
-	// the delivery workers give way (see ingestBusy).
-	ingesting atomic.Int64
+	// ingest counts verified requests; at YieldToIngest per second the
+	// delivery workers give way (ingestBusy), and yielding says so.
+	ingest   ingestRate
+	yielding atomic.Bool
 	// routing holds the config's webhook_event matchers, checked on Start.
 	routing routingCheck
 }
-
-// ingestBusyAt is how many concurrent webhook requests make a burst: then
-// delivery yields the CPU to accepting events, and catches up after.
-const ingestBusyAt = 4
-
-func (a *App) ingestBusy() bool { return a.ingesting.Load() >= ingestBusyAt }
 
 // CaddyModule returns the Caddy module information.
 func (*App) CaddyModule() caddy.ModuleInfo {
@@ -95,6 +99,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.destinations = make(map[string]deliver.Destination)
 	if err := registerMetrics(ctx); err != nil {
 		return err
+	}
+	if err := registerIngestMetrics(ctx); err != nil {
+		return err
+	}
+	if a.YieldToIngest < 0 {
+		return fmt.Errorf("webhook_ingress: yield_to_ingest must not be negative")
 	}
 	if a.Redis != nil {
 		cfg, err := a.Redis.storeConfig()

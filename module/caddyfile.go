@@ -32,6 +32,7 @@ func init() {
 //
 //	webhook_ingress {
 //		data_dir <path>
+//		yield_to_ingest <verified requests per second>|off
 //		redis [<url>] {
 //			key_prefix <prefix>
 //			cluster <addr>...
@@ -54,6 +55,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if !d.AllArgs(&app.DataDir) {
 				return nil, d.ArgErr()
 			}
+		case "yield_to_ingest":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if v != "off" && (err != nil || n < 1) {
+				return nil, d.Errf("yield_to_ingest must be a number of verified requests per second or off, not %q", v)
+			}
+			app.YieldToIngest = n
 		case "redis":
 			cfg, err := parseRedis(d)
 			if err != nil {
@@ -61,7 +72,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 			app.Redis = cfg
 		default:
-			return nil, d.Errf("unrecognized webhook_ingress option %q (want data_dir or redis)", d.Val())
+			return nil, d.Errf("unrecognized webhook_ingress option %q (want data_dir, yield_to_ingest or redis)", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "webhook_ingress", Value: caddyconfig.JSON(app, nil)}, nil

@@ -132,10 +132,6 @@ func (v *Verify) Validate() error {
 }
 
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if v.app != nil {
-		v.app.ingesting.Add(1)
-		defer v.app.ingesting.Add(-1)
-	}
 	if r.Method == http.MethodGet {
 		req := &verify.Request{Method: r.Method, URL: v.signedURL(r), Header: r.Header, Now: time.Now()}
 		if ans, ok := v.verifier.HandshakeGET(req, v.verifyToken); ok {
@@ -174,6 +170,9 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			return v.reject(w, r, http.StatusUnauthorized, "timestamp_out_of_tolerance", "", nil)
 		}
 		return v.reject(w, r, http.StatusUnauthorized, "invalid_signature", "", nil)
+	}
+	if v.app != nil {
+		v.app.ingest.add()
 	}
 	// Handshakes are answered here, after their signature was checked, and
 	// never deduplicated, queued or passed on.
