@@ -64,6 +64,8 @@ func TestEveryVerifyOptionFromTheCaddyfile(t *testing.T) {
 		email push@project.iam.gserviceaccount.com
 		jwks_url https://keys.example.com/certs
 		user_id fal-user-1
+		webhook_id 1JE4291016473214C
+		paypal_host api\.paypal\.example
 		header X-Sig
 		query token
 		algorithm sha512

@@ -78,6 +78,8 @@ type VerifyOptions struct {
 	Facebook FacebookOptions `json:"facebook,omitzero"`
 	// Fal holds the options of provider fal.
 	Fal FalOptions `json:"fal,omitzero"`
+	// PayPal holds the options of provider paypal.
+	PayPal PayPalOptions `json:"paypal,omitzero"`
 	// Scheme describes the signature of the generic schemes (hmac, rsa,
 	// token), and the few fields some presets let users change.
 	Scheme SchemeOptions `json:"scheme,omitzero"`
@@ -133,6 +135,18 @@ type FalOptions struct {
 	UserID string `json:"user_id,omitempty"`
 }
 
+// PayPalOptions are the `paypal` options of webhook_verify.
+type PayPalOptions struct {
+	// WebhookID is the id PayPal gave the listener's webhook (required:
+	// it is signed, so another app's notifications do not verify).
+	// Caddyfile: `webhook_id`. It may be a placeholder.
+	WebhookID string `json:"webhook_id,omitempty"`
+	// Host is a regexp that the host of PAYPAL-CERT-URL must match.
+	// Default: PayPal's live and sandbox API hosts. Caddyfile:
+	// `paypal_host`.
+	Host string `json:"host,omitempty"`
+}
+
 // SchemeOptions describe a generic signature (providers hmac, rsa and
 // token), and the few fields a preset lets users change (see
 // docs/presets.md).
@@ -180,6 +194,7 @@ func (o *VerifyOptions) plainOptions() (words map[string]*string, lists map[stri
 		"name": &o.Name, "api_key": &o.APIKey, "scope": &o.Scope, "url": &o.URL, "on_store_error": &o.OnStoreError,
 		"sns_host": &o.SNS.Host, "audience": &o.PubSub.Audience, "email": &o.PubSub.Email,
 		"jwks_url": &o.PubSub.JWKSURL, "verify_token": &o.Facebook.VerifyToken, "user_id": &o.Fal.UserID,
+		"webhook_id": &o.PayPal.WebhookID, "paypal_host": &o.PayPal.Host,
 	} {
 		words[name] = dst
 	}
@@ -227,6 +242,8 @@ func (o *VerifyOptions) verifyConfig(resolve func(string) (string, error)) (veri
 		Email:           one(o.PubSub.Email),
 		JWKSURL:         o.PubSub.JWKSURL,
 		FalUserID:       one(o.Fal.UserID),
+		PayPalWebhookID: one(o.PayPal.WebhookID),
+		PayPalHost:      o.PayPal.Host,
 	}
 	if o.Tolerance != nil {
 		tol := time.Duration(*o.Tolerance)

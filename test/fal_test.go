@@ -63,22 +63,12 @@ func TestFalAtTheEdge(t *testing.T) {
 	if status, resp, _ := post(t, g.URL("/fal"), signed("req-1", falAccount, time.Now(), body), body); status != http.StatusOK {
 		t.Fatalf("a genuine webhook: %d %s", status, resp)
 	}
-	for _, c := range []struct {
-		what string
-		h    map[string]string
-		body []byte
-		want string
-	}{
+	wantRefused(t, g.URL("/fal"), []refusal{
 		{"another account's", signed("req-2", "someone-else", time.Now(), body), body, "invalid_signature"},
 		{"tampered body", signed("req-3", falAccount, time.Now(), body), append(body, ' '), "invalid_signature"},
 		{"stale", signed("req-4", falAccount, time.Now().Add(-10*time.Minute), body), body, "timestamp_out_of_tolerance"},
 		{"future", signed("req-5", falAccount, time.Now().Add(10*time.Minute), body), body, "timestamp_out_of_tolerance"},
-	} {
-		status, resp, _ := post(t, g.URL("/fal"), c.h, c.body)
-		if status != http.StatusUnauthorized || strings.TrimSpace(resp) != `{"error":"`+c.want+`"}` {
-			t.Errorf("%s: %d %s, want 401 %s", c.what, status, resp, c.want)
-		}
-	}
+	})
 	reqs := be.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("backend got %d requests, want the genuine one", len(reqs))
@@ -102,4 +92,22 @@ func keyPublisher(t *testing.T, doc []byte) (url, caFile string) {
 		t.Fatal(err)
 	}
 	return srv.URL, caFile
+}
+
+// refusal is a request a test expects the gateway to answer 401 want.
+type refusal struct {
+	what string
+	h    map[string]string
+	body []byte
+	want string
+}
+
+func wantRefused(t *testing.T, url string, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
+		status, resp, _ := post(t, url, c.h, c.body)
+		if status != http.StatusUnauthorized || strings.TrimSpace(resp) != `{"error":"`+c.want+`"}` {
+			t.Errorf("%s: %d %s, want 401 %s", c.what, status, resp, c.want)
+		}
+	}
 }

@@ -95,6 +95,8 @@ func (p *preset) schemeDoc() string {
 		return "JWS HS256, iss netlify, claim sha256 = hex SHA-256 of the body"
 	case kindFal:
 		return "Ed25519 hex (fal's JWKS) of `{request id}\\n{user id}\\n{timestamp}\\n{hex SHA-256 of the body}`"
+	case kindPayPal:
+		return "RSA SHA-256 base64 (certificate from PAYPAL-CERT-URL) of `{transmission id}|{transmission time}|{webhook id}|{CRC32 of the body}`"
 	}
 	return ""
 }

@@ -29,6 +29,7 @@ const (
 	kindOIDC                   // Google-signed OIDC token (Pub/Sub push)
 	kindNetlify                // HS256 JWS, iss netlify, claim sha256 = hex SHA-256 of the body
 	kindFal                    // ed25519 from fal's key set over request id, user id, time, body hash
+	kindPayPal                 // RSA SHA-256 (certificate by URL) over transmission, webhook id, CRC32
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -1053,6 +1054,21 @@ var presets = []preset{
 		Covers:      coversBody | coversTimestamp | coversID,
 	},
 	{
+		// Offline verification with the certificate PayPal names (https,
+		// PayPal's API hosts, cached an hour). The signature covers a
+		// CRC32 of the body, which anyone can match: the body, its id and
+		// type are not covered; the transmission (id, time) is, and names
+		// the claim.
+		Name:   "paypal",
+		Source: "https://developer.paypal.com/api/rest/webhooks/rest/ (self-verification: transmission id, time, webhook id, CRC32)",
+		Proof:  proofGo + "; own certificate served by a local TLS server",
+		Kind:   kindPayPal, Header: paypalTransmissionSig, TimestampHeader: paypalTransmissionTime,
+		Tolerance:   paypalTolerance,
+		IDFields:    []string{"id"},
+		EventFields: []string{"event_type"},
+		Covers:      coversTimestamp,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1205,6 +1221,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 		return s, false, err
 	case kindFal:
 		s, err := newFalScheme(p, o)
+		return s, true, err
+	case kindPayPal:
+		s, err := newPayPalScheme(p, o)
 		return s, true, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)

@@ -116,21 +116,22 @@ func newSNSScheme(o Options) (*snsScheme, error) {
 		}
 		s.hosts, s.paths = re, snsCertPathUnder
 	}
-	s.certs = newRemote(o.HTTPClient, snsCertTTL, parseSNSCert)
+	s.certs = newRemote(o.HTTPClient, snsCertTTL, parseRSACert)
 	return s, nil
 }
 
-func parseSNSCert(b []byte) (*x509.Certificate, error) {
+// parseRSACert reads a publisher's PEM signing certificate (SNS, PayPal).
+func parseRSACert(b []byte) (*x509.Certificate, error) {
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("SNS signing certificate is not a PEM certificate")
+		return nil, errors.New("signing certificate is not a PEM certificate")
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
-		return nil, errors.New("SNS signing certificate has no RSA key")
+		return nil, errors.New("signing certificate has no RSA key")
 	}
 	return cert, nil
 }

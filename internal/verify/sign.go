@@ -115,6 +115,7 @@ var unsignable = map[kind]string{
 	kindSNS:     needsPrivateKey,
 	kindOIDC:    needsPrivateKey,
 	kindFal:     needsPrivateKey,
+	kindPayPal:  needsPrivateKey,
 	kindMailgun: "the signature is a field of the body, and Sign does not rewrite the body",
 }
 

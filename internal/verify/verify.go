@@ -125,6 +125,13 @@ type Options struct {
 	// URL too.
 	FalUserID string
 
+	// PayPalWebhookID is the id PayPal gave the listener's webhook
+	// (provider paypal, required): it is signed. PayPalHost is a regexp
+	// that the host of PAYPAL-CERT-URL must match; "" means PayPal's live
+	// and sandbox API hosts.
+	PayPalWebhookID string
+	PayPalHost      string
+
 	// HTTPClient fetches SNS certificates and JWKS (providers sns, pubsub)
 	// under the fetch policy (https only, no redirects, bounded time and
 	// size; see Fetch); nil means the default transport. Tests inject
