@@ -1069,6 +1069,18 @@ var presets = []preset{
 		Covers:      coversTimestamp,
 	},
 	{
+		// Notifications are pings (the payloads are fetched from the API);
+		// the MAC is keyed by the base64-decoded macSecretBase64 given when
+		// the webhook was created.
+		Name:   "airtable",
+		Source: "https://airtable.com/developers/web/api/webhooks-overview (X-Airtable-Content-MAC)",
+		Proof:  proofPython,
+		Kind:   kindHMAC, Header: "X-Airtable-Content-MAC", Prefix: "hmac-sha256=",
+		Algorithm: "sha256", Encoding: "hex", Key: keyWhsec, Signed: "{body}",
+		IDFields: []string{"webhook.id", "timestamp"},
+		Covers:   coversBody | coversID,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured

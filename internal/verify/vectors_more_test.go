@@ -17,7 +17,8 @@ const (
 	agoraBody = `{"eventType":10,"noticeId":"4eb720f0-8da7-11e9-a43e-53f411c2761f","notifyMs":1560408533119,"payload":{"a":"1","b":2},"productId":1}`
 	agoraSig  = "de96da5acf03b0021ac3b4fa2225e7ae6f3533a30d50bb02c08ea4fa748bda24"
 
-	// Daily's secret is base64: this one decodes to s14Secret.
+	// Daily's and Airtable's secrets are base64: this one decodes to
+	// s14Secret.
 	dailySecret = "dGVzdF9zZWNyZXQ="
 	dailySig    = "TDeqV+ANwLd8nQX7Ln7vQCnqqHBPtNFWVyKzdWkkoB0=" // b64 HMAC-SHA256("1700000000." + body)
 
@@ -120,6 +121,11 @@ func moreVectors() []vector {
 		s14("whatsapp", "X-Hub-Signature-256", "sha256="+s14Hex),
 		s14("threads", "X-Hub-Signature-256", "sha256="+s14Hex),
 		s14("x", "x-twitter-webhooks-signature", "sha256="+s14Base64),
+		{
+			name: "airtable independent vector (base64 MAC secret)", provider: "airtable",
+			opts: secrets(dailySecret), wrong: secrets("dGVzdF9zZWNyZVQ="),
+			header: hdr("X-Airtable-Content-MAC", "hmac-sha256="+s14Hex), body: s14Body, sigHdr: "X-Airtable-Content-MAC",
+		},
 		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
