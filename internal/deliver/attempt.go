@@ -35,14 +35,14 @@ type fetched struct {
 // has not started when ctx ends, or that waited longer than w.ahead, is
 // given back to the queue as it was, due at once, rather than left to its
 // lease. A delivered entry is passed to acks, when given, to be
-// acknowledged with others.
-func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) {
+// acknowledged with others; attempt reports whether it was.
+func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) bool {
 	dl := f.dl
 	if ctx.Err() != nil || time.Since(f.at) > w.ahead+time.Second {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueOpTimeout)
 		defer cancel()
 		w.queueErrs.record(w.q.Retry(qctx, dl, time.Now()))
-		return
+		return false
 	}
 	ctx = context.WithoutCancel(ctx)
 	dl.Attempts++
@@ -61,7 +61,7 @@ func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) 
 	if err == nil && acks != nil {
 		out.Result = ResultDelivered
 		acks <- delivered{dl, out}
-		return
+		return true
 	}
 	qctx, cancel := context.WithTimeout(ctx, queueOpTimeout)
 	defer cancel()
@@ -90,6 +90,7 @@ func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) 
 	w.queueErrs.record(qerr)
 	w.observe(out)
 	w.logFinal(out)
+	return false
 }
 
 // send POSTs dl once, as attempt number dl.Attempts. Any failure, a non-2xx status included, is an error;

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -150,31 +149,13 @@ func (w *Worker) Run(ctx context.Context) {
 		w.log.Error("not delivering: invalid destination", zap.String("destination", w.target), zap.Error(w.invalid))
 		return
 	}
-	ready := make(chan fetched, cap(w.held)) // never full: held bounds it
-	var acks chan delivered
-	var senders, acker sync.WaitGroup
+	p := &pool{w: w, ctx: ctx, ready: make(chan fetched, cap(w.held))} // never full: held bounds it
 	if am, ok := w.q.(store.ManyAcker); ok {
 		// A sender waits only when maxAckBatch deliveries wait for
 		// their acknowledgement.
-		acks = make(chan delivered, maxAckBatch)
-		acker.Go(func() { w.ackLoop(am, acks) })
+		p.acker, p.acks = am, make(chan delivered, maxAckBatch)
 	}
-	for range w.d.Concurrency {
-		senders.Go(func() {
-			for f := range ready {
-				w.attempt(ctx, f, acks)
-				w.release(1)
-			}
-		})
-	}
-	defer func() {
-		close(ready)
-		senders.Wait()
-		if acks != nil {
-			close(acks)
-			acker.Wait()
-		}
-	}()
+	defer p.wait()
 	idle, failing := w.idleMin, failingMin
 	for ctx.Err() == nil {
 		yielding := w.busy != nil && w.busy()
@@ -184,7 +165,7 @@ func (w *Worker) Run(ctx context.Context) {
 		// With plenty fetched ahead, wait for room for a batch worth
 		// its round trip rather than fetching each entry as room frees.
 		want := 1
-		if len(ready) >= 2*w.d.Concurrency {
+		if len(p.ready) >= 2*w.d.Concurrency {
 			want = w.d.Concurrency
 		}
 		n, ok := w.reserve(ctx, yielding, want)
@@ -219,8 +200,9 @@ func (w *Worker) Run(ctx context.Context) {
 		now := time.Now()
 		w.limiter.ReserveN(now, len(batch))
 		for _, dl := range batch {
-			ready <- fetched{dl, now}
+			p.ready <- fetched{dl, now}
 		}
+		p.startSenders()
 	}
 }
 
