@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"time"
 )
@@ -12,11 +13,28 @@ type backlogOutcome struct {
 	events, accepted, delivered, twice int
 	ingest, drain                      time.Duration
 	peakRSSMB, maxSampledRSSMB         float64
-	err                                error
+	// drained events over the time from the first delivery to the last,
+	// and the reference's req/s measured just before the drain.
+	drained  int
+	drainFor time.Duration
+	refRate  float64
+	err      error
 }
 
+// goalBacklog is the drain's events/s over reverse_proxy's req/s.
+const goalBacklog = 1.0
+
+func (o backlogOutcome) rate() float64 {
+	if o.drainFor <= 0 {
+		return 0
+	}
+	return float64(o.drained) / o.drainFor.Seconds()
+}
+
+func (o backlogOutcome) ratio() float64 { return o.rate() / o.refRate }
+
 func (o backlogOutcome) pass(limitMB float64) bool {
-	return o.err == nil && o.accepted > 0 && o.delivered == o.accepted && o.peakRSSMB < limitMB
+	return o.err == nil && o.accepted > 0 && o.delivered == o.accepted && o.twice == 0 && o.peakRSSMB < limitMB && o.ratio() >= goalBacklog
 }
 
 // backlogChunk bounds how many requests are signed ahead: a chunk is sent
@@ -24,8 +42,9 @@ func (o backlogOutcome) pass(limitMB float64) bool {
 const backlogChunk = 50000
 
 // runBacklog fills Redis with events through a gateway whose destination
-// takes 1 delivery/s, stops it, then measures a fresh gateway's memory
-// while it drains the whole backlog at the configured rate.
+// takes one delivery a minute, stops it, runs the reference, then measures
+// a fresh gateway's memory and rate while it drains the whole backlog with
+// the default delivery settings (no rate, concurrency 8).
 func (b *bench) runBacklog(ctx context.Context, events int) (out backlogOutcome) {
 	out.events = events
 	if err := b.rdb.FlushAll(ctx).Err(); err != nil {
@@ -39,8 +58,8 @@ func (b *bench) runBacklog(ctx context.Context, events int) (out backlogOutcome)
 		return out
 	}
 	defer os.RemoveAll(fillDir)
-	filler, err := startGateway(b.caddyBin, forwardConfig,
-		gatewayVars{Backend: b.dest.URL, Redis: b.redisURL, Rate: "1/s"}, fillDir)
+	filler, err := startGateway(b.caddyBin, fillConfig,
+		gatewayVars{Backend: b.dest.URL, Redis: b.redisURL}, fillDir)
 	if err != nil {
 		out.err = err
 		return out
@@ -65,14 +84,23 @@ func (b *bench) runBacklog(ctx context.Context, events int) (out backlogOutcome)
 	out.accepted = len(ids)
 	filler.stop()
 
+	// The reference, for the ratio, right before the drain; it does not
+	// touch Redis, and what the filler delivered is kept aside meanwhile.
+	fmt.Println("  backlog: reverse_proxy (reference) ...")
+	kept := b.dest.save()
+	ref := b.runScenario(ctx, scenarios[0])
+	out.refRate = ref.load.rate2xx()
+	b.dest.restore(kept)
+	base := b.dest.mark()
+
 	drainDir, err := os.MkdirTemp("", "whi-bench-drain-")
 	if err != nil {
 		out.err = err
 		return out
 	}
 	defer os.RemoveAll(drainDir)
-	g, err := startGateway(b.caddyBin, forwardConfig,
-		gatewayVars{Backend: b.dest.URL, Redis: b.redisURL, Rate: b.cfg.rate}, drainDir)
+	g, err := startGateway(b.caddyBin, defaultForwardConfig,
+		gatewayVars{Backend: b.dest.URL, Redis: b.redisURL}, drainDir)
 	if err != nil {
 		out.err = err
 		return out
@@ -101,6 +129,22 @@ func (b *bench) runBacklog(ctx context.Context, events int) (out backlogOutcome)
 		time.Sleep(500 * time.Millisecond)
 	}
 	out.drain = time.Since(start)
+	// The first delivery is the start of the span, not part of it.
+	out.drained, out.drainFor = b.dest.total()-base-1, b.dest.span()
 	out.peakRSSMB = g.peakRSSMB()
 	return out
+}
+
+// save returns a copy of what was delivered so far.
+func (d *destination) save() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.delivered)
+}
+
+// restore puts back what save returned.
+func (d *destination) restore(delivered map[string]int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.delivered = delivered
 }

@@ -214,8 +214,8 @@ func (r report) details() []string {
 		}
 	}
 	if b := r.backlog; b != nil {
-		lines = append(lines, fmt.Sprintf("%s backlog of %d events in Redis: draining gateway peak RSS %.0f MB, goal < %.0f MB; %d of %d accepted events delivered",
-			passMiss(b.pass(r.cfg.backlogRSSMB)), b.events, b.peakRSSMB, r.cfg.backlogRSSMB, b.delivered, b.accepted))
+		lines = append(lines, fmt.Sprintf("%s backlog of %d events in Redis: drained at %.0f events/s, %s of reverse_proxy's req/s just before, goal >= %.2f; draining gateway peak RSS %.0f MB, goal < %.0f MB; %d of %d accepted events delivered, %d twice",
+			passMiss(b.pass(r.cfg.backlogRSSMB)), b.events, b.rate(), fmtRatio(b.ratio()), goalBacklog, b.peakRSSMB, r.cfg.backlogRSSMB, b.delivered, b.accepted, b.twice))
 	}
 	lines = append(lines, "")
 	for _, o := range r.outcomes {
@@ -251,8 +251,8 @@ func (r report) details() []string {
 		lines = append(lines, line)
 	}
 	if b := r.backlog; b != nil {
-		line := fmt.Sprintf("(backlog) %d events sent in %.0fs, %d accepted; a fresh gateway delivered them in %.0fs (%.0f/s), %d twice; RSS peak %.0f MB (VmHWM), highest sample %.0f MB",
-			b.events, b.ingest.Seconds(), b.accepted, b.drain.Seconds(), float64(b.delivered)/b.drain.Seconds(), b.twice, b.peakRSSMB, b.maxSampledRSSMB)
+		line := fmt.Sprintf("(backlog) %d events sent in %.0fs, %d accepted; reverse_proxy %.0f req/s; a fresh gateway with the default delivery settings delivered %d of them in %.0fs from its first delivery to its last (%.0f/s), all done %.0fs after its start, %d twice; RSS peak %.0f MB (VmHWM), highest sample %.0f MB",
+			b.events, b.ingest.Seconds(), b.accepted, b.refRate, b.drained, b.drainFor.Seconds(), b.rate(), b.drain.Seconds(), b.twice, b.peakRSSMB, b.maxSampledRSSMB)
 		if b.err != nil {
 			line += fmt.Sprintf("; ERROR: %v", b.err)
 		}
@@ -326,7 +326,7 @@ const method = `
 
 Reproduce with ` + "`make bench`" + ` (` + "`go run ./test/bench`" + `; ` + "`-h`" + ` lists the flags:
 ` + "`-duration`" + `, ` + "`-rounds`" + `, ` + "`-warmup`" + `, ` + "`-requests`" + `, ` + "`-only 3,forward-redis`" + `, ` + "`-out`" + `,
-` + "`-rate`" + `, ` + "`-backlog 1000000`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
+` + "`-rate`" + `, ` + "`-drain`" + `, ` + "`-steady`" + `, ` + "`-backlog 1000000`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
 tree on one machine: the load generator, a local Go HTTP service as the
 destination, a private ` + "`redis-server`" + ` on a free port (never 6379; no
 persistence), and for every scenario its own ` + "`bin/caddy`" + ` with a fresh
@@ -350,6 +350,24 @@ last run of the middle round.
    verified by the generic ` + "`hmac`" + ` scheme, which signs no timestamp, with
    ` + "`dedupe off`" + `, so nothing is claimed: webhook_verify's own cost with no
    store, for profiles.
+7. Drain, Redis: ` + "`-drain`" + ` events (50,000) are queued through a gateway whose
+   ` + "`webhook_forward`" + ` lets one a minute out (` + "`rate 1/m`" + `), which then stops; a fresh
+   gateway on the same store, with every delivery setting at its default
+   (no ` + "`rate`" + `, ` + "`concurrency 8`" + `), delivers them to the Go service, which answers at
+   once. The rate is the events it delivered over the time from the first
+   delivery to the last (as the destination saw them: the gateway's start
+   is left out), and its ratio is to the reverse_proxy run just before,
+   like every other. Redis's work per delivered event is INFO commandstats
+   over the drain: commands run, script calls (each one round trip), and
+   among them the fetches (XREADGROUP) and acknowledgements (XACK).
+8. The same with the embedded store.
+9. Steady, Redis: a fresh gateway with the default delivery settings is
+   loaded at full speed for the warm-up and 3 s (its async capacity, in
+   202s per second), that backlog is drained, then requests are sent at
+   half that capacity, each at its due time, for ` + "`-steady`" + ` (20 s) while
+   deliveries run; the queue's depth (admin API) is sampled every 100 ms
+   and the deepest must stay under one second of the paced rate.
+10. The same with the embedded store.
 
 **Load generator.** The project's own (test/bench/load.go, rawclient.go):
 32 workers on 32 keep-alive connections, a fixed list of requests each with
@@ -390,9 +408,11 @@ delivery of the backlog in 4 and 5) is included.
 **Memory.** Peak RSS is the gateway's VmHWM from /proc/<pid>/status at the
 end of the scenario (after the drain for 4 and 5). ` + "`-backlog N`" + ` (off by
 default; 1,000,000 takes several minutes and about 2 GB in Redis) queues N
-events through a gateway whose destination takes 1 delivery/s, stops it,
-and starts a fresh gateway that drains them at ` + "`-rate`" + `; its VmHWM must stay
-under ` + "`-backlog-rss`" + ` (150 MB).
+events through a gateway that lets one delivery a minute out, stops it,
+runs the reference, and starts a fresh gateway that drains them with the
+default delivery settings (no rate, concurrency 8): its rate (timed as in
+7) must be at least reverse_proxy's and its VmHWM stay under
+` + "`-backlog-rss`" + ` (150 MB).
 
 **Profiles.** ` + "`-profile <dir>`" + ` saves a CPU profile of the gateway during each
 timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `), then its
