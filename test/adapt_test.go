@@ -11,7 +11,7 @@ import (
 )
 
 // Every Caddyfile users copy from caddyfiles/, the README or docs/ must adapt.
-func TestCaddyfilesAdapt(t *testing.T) {
+func TestAdaptCaddyfiles(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(repoRoot, "caddyfiles", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no files in caddyfiles/: %v", err)
