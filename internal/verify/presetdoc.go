@@ -97,6 +97,8 @@ func (p *preset) schemeDoc() string {
 		return "Ed25519 hex (fal's JWKS) of `{request id}\\n{user id}\\n{timestamp}\\n{hex SHA-256 of the body}`"
 	case kindPayPal:
 		return "RSA SHA-256 base64 (certificate from PAYPAL-CERT-URL) of `{transmission id}|{transmission time}|{webhook id}|{CRC32 of the body}`"
+	case kindPlaid:
+		return "JWT ES256 (key by kid from Plaid's API), iat, claim request_body_sha256 = hex SHA-256 of the body"
 	}
 	return ""
 }

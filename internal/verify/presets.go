@@ -30,6 +30,7 @@ const (
 	kindNetlify                // HS256 JWS, iss netlify, claim sha256 = hex SHA-256 of the body
 	kindFal                    // ed25519 from fal's key set over request id, user id, time, body hash
 	kindPayPal                 // RSA SHA-256 (certificate by URL) over transmission, webhook id, CRC32
+	kindPlaid                  // ES256 JWT, key by id from Plaid's API, claim request_body_sha256
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -1081,6 +1082,19 @@ var presets = []preset{
 		Covers:   coversBody | coversID,
 	},
 	{
+		// api_key is the client id, secret the API secret (any configured
+		// one may fetch keys), jwks_url the key endpoint for Sandbox
+		// (https://sandbox.plaid.com/webhook_verification_key/get). A
+		// webhook names no event id: type and code are its event.
+		Name:   "plaid",
+		Source: "https://plaid.com/docs/api/webhooks/webhook-verification/",
+		Proof:  proofGo + "; ES256 key served by a local TLS server as /webhook_verification_key/get",
+		Kind:   kindPlaid, Header: plaidHeader,
+		Tolerance:   plaidTolerance,
+		EventFields: []string{"webhook_code"},
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1236,6 +1250,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 		return s, true, err
 	case kindPayPal:
 		s, err := newPayPalScheme(p, o)
+		return s, true, err
+	case kindPlaid:
+		s, err := newPlaidScheme(p, o)
 		return s, true, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,14 +70,23 @@ func Fetch(ctx context.Context, client *http.Client, rawURL string, max int64) (
 }
 
 func fetch(ctx context.Context, c *http.Client, rawURL string, max int64) ([]byte, error) {
+	return fetchWith(ctx, c, http.MethodGet, rawURL, nil, max)
+}
+
+// fetchWith is fetch with a method and a JSON body, for the publishers
+// whose keys are asked for by POST (Plaid).
+func fetchWith(ctx context.Context, c *http.Client, method, rawURL string, body []byte, max int64) ([]byte, error) {
 	if u, err := url.Parse(rawURL); err != nil || u.Scheme != "https" || u.User != nil || u.Host == "" {
 		return nil, errors.New("remote fetch: only https URLs without credentials are fetched")
 	}
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -110,7 +120,10 @@ type remote[T any] struct {
 	client *http.Client
 	ttl    time.Duration
 	parse  func([]byte) (T, error)
-	group  singleflight.Group
+	// fetch gets the document named key: a GET of key, a URL, unless the
+	// publisher asks for another request (Plaid's POST by key id).
+	fetch func(ctx context.Context, c *http.Client, key string) ([]byte, error)
+	group singleflight.Group
 
 	mu   sync.Mutex
 	docs map[string]remoteDoc[T]
@@ -124,7 +137,10 @@ type remoteDoc[T any] struct {
 }
 
 func newRemote[T any](client *http.Client, ttl time.Duration, parse func([]byte) (T, error)) *remote[T] {
-	return &remote[T]{client: fetchPolicy(client), ttl: ttl, parse: parse, docs: map[string]remoteDoc[T]{}}
+	get := func(ctx context.Context, c *http.Client, url string) ([]byte, error) {
+		return fetch(ctx, c, url, RemoteMaxBytes)
+	}
+	return &remote[T]{client: fetchPolicy(client), ttl: ttl, parse: parse, fetch: get, docs: map[string]remoteDoc[T]{}}
 }
 
 // get returns the document at url, fetching it when the last fetch is
@@ -144,7 +160,7 @@ func (r *remote[T]) get(url string, now time.Time, maxAge time.Duration) (T, err
 	}
 	v, _, _ := r.group.Do(url, func() (any, error) {
 		d := remoteDoc[T]{at: now}
-		b, err := fetch(context.Background(), r.client, url, RemoteMaxBytes)
+		b, err := r.fetch(context.Background(), r.client, url)
 		if err == nil {
 			d.val, err = r.parse(b)
 		}

@@ -235,21 +235,8 @@ func (f *remoteFixture) googleToken(key *rsa.PrivateKey, over map[string]any) st
 
 // rs256 signs claims as an RS256 JWT with the key id k1.
 func rs256(key *rsa.PrivateKey, claims map[string]any) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-	if err != nil {
-		panic(err)
-	}
 	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		panic(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		panic(err)
-	}
-	return s
+	return signJWS(jose.RS256, key, "k1", payload)
 }
 
 // macJWT makes a JWT of claims by hand, independently of the code under

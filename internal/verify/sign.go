@@ -116,6 +116,7 @@ var unsignable = map[kind]string{
 	kindOIDC:    needsPrivateKey,
 	kindFal:     needsPrivateKey,
 	kindPayPal:  needsPrivateKey,
+	kindPlaid:   needsPrivateKey,
 	kindMailgun: "the signature is a field of the body, and Sign does not rewrite the body",
 }
 

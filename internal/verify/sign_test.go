@@ -264,7 +264,7 @@ func TestSignRoundTrip(t *testing.T) {
 // TestSignUnsupported keeps the list of providers Sign cannot sign for
 // explicit: a new preset of such a kind must be added here on purpose.
 func TestSignUnsupported(t *testing.T) {
-	want := []string{"discord", "fal", "mailgun", "paypal", "pubsub", "rsa", "sendgrid", "sns", "telnyx"}
+	want := []string{"discord", "fal", "mailgun", "paypal", "plaid", "pubsub", "rsa", "sendgrid", "sns", "telnyx"}
 	var got []string
 	for _, name := range Providers() {
 		p, _ := presetByName(name)

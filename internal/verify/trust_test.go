@@ -162,6 +162,8 @@ func checkCoverageShape(t *testing.T, p preset) {
 		want = coversBody | coversTimestamp | coversID
 	case kindPayPal: // a CRC32 of the body, which anyone can match
 		want = coversTimestamp
+	case kindPlaid: // iat and the body's hash
+		want = coversBody | coversTimestamp
 	default:
 		t.Fatalf("no shape check for kind %d", p.Kind)
 	}

@@ -94,6 +94,7 @@ func moreVectors() []vector {
 		telnyxVector(),
 		falVector(),
 		paypalVector(),
+		plaidVector(),
 		withID(withTS(s14("workos", "WorkOS-Signature", "t=1700000000000, v1="+workosSig), ms), "evt_1"),
 		withID(withTS(s14("sanity", "sanity-webhook-signature", "t=1700000000000,v1="+sanitySig, "idempotency-key", "idem-1"), ms), "idem-1"),
 		withID(s14("razorpay", "X-Razorpay-Signature", s14Hex, "x-razorpay-event-id", "ev-1"), "ev-1"),
