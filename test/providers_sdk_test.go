@@ -48,6 +48,12 @@ const sdkConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /hygraph {
+		webhook_verify hygraph {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /telnyx {
 		webhook_verify telnyx {
 			public_key %s
@@ -58,10 +64,10 @@ const sdkConfig = `{
 
 // TestProvidersSDK proves presets added after the first fifty against the
 // providers' own npm packages, through the built gateway: requests signed
-// by the package are accepted (Sanity, WorkOS), and requests the gateway
-// accepts are accepted by the package's verifier too (Replicate, Razorpay,
-// Telnyx, whose signature needs its private key and is made with Go's
-// ed25519).
+// by the package are accepted (Sanity, WorkOS, Hygraph), and requests the
+// gateway accepts are accepted by the package's verifier too (Replicate,
+// Razorpay, Hygraph, Telnyx, whose signature needs its private key and is
+// made with Go's ed25519).
 func TestProvidersSDK(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -115,6 +121,21 @@ func TestProvidersSDK(t *testing.T) {
 		wrong := npmSign(t, "workos", "x"+sdkSecret, "", time.Now().UnixMilli(), body)
 		if status, _, _ := post(t, g.URL("/workos"), wrong, body); status != http.StatusUnauthorized {
 			t.Errorf("signed with another secret: %d, want 401", status)
+		}
+	})
+
+	t.Run("hygraph signs and verifies", func(t *testing.T) {
+		body := []byte(`{"operation":"publish","data":{"id":"ck1","title":"<b>été</b>\u2028"}}`)
+		h := npmSign(t, "hygraph", sdkSecret, "", 0, body)
+		accepted(t, "/hygraph", h, body)
+		// What JSON.stringify leaves as is and what it escapes.
+		raw := []byte("{\"n\":\"\u2028<\\n>\u00e9\"}\n")
+		ours, _, err := verify.Sign("hygraph", verify.Options{Secrets: []string{sdkSecret}}, verify.SignRequest{Body: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !npmVerify(t, "hygraph", sdkSecret, ours, raw) {
+			t.Error("@hygraph/utils refuses what Sign made")
 		}
 	})
 

@@ -99,6 +99,8 @@ func (p *preset) schemeDoc() string {
 		return "RSA SHA-256 base64 (certificate from PAYPAL-CERT-URL) of `{transmission id}|{transmission time}|{webhook id}|{CRC32 of the body}`"
 	case kindPlaid:
 		return "JWT ES256 (key by kid from Plaid's API), iat, claim request_body_sha256 = hex SHA-256 of the body"
+	case kindHygraph:
+		return "HMAC-SHA256 base64 of JSON.stringify({Body, EnvironmentName, TimeStamp})"
 	}
 	return ""
 }

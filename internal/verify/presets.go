@@ -31,6 +31,7 @@ const (
 	kindFal                    // ed25519 from fal's key set over request id, user id, time, body hash
 	kindPayPal                 // RSA SHA-256 (certificate by URL) over transmission, webhook id, CRC32
 	kindPlaid                  // ES256 JWT, key by id from Plaid's API, claim request_body_sha256
+	kindHygraph                // HMAC-SHA256 of JSON.stringify({Body, EnvironmentName, TimeStamp})
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -1095,6 +1096,17 @@ var presets = []preset{
 		Covers:      coversBody | coversTimestamp,
 	},
 	{
+		// The environment named in the header is signed too. Hygraph
+		// mandates no window; 5 min as the other timestamped presets.
+		Name:   "hygraph",
+		Source: "https://hygraph.com/docs/api-reference/basics/webhooks#signed-webhooks; @hygraph/utils index.js",
+		Proof:  proofSDK + " (@hygraph/utils 1.2.1 generateWebhookSignature and verifyWebhookSignature, test/providers_sdk_test.go)",
+		Kind:   kindHygraph, Header: "gcms-signature",
+		Tolerance:   5 * minute,
+		EventFields: []string{"operation"},
+		Covers:      coversBody | coversTimestamp,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1253,6 +1265,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 		return s, true, err
 	case kindPlaid:
 		s, err := newPlaidScheme(p, o)
+		return s, true, err
+	case kindHygraph:
+		s, err := newHygraphScheme(p, o.Secrets)
 		return s, true, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)

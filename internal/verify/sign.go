@@ -105,6 +105,7 @@ var signers = map[kind]func(*signer) error{
 	kindJWT:        (*signer).jwt,
 	kindJWTBody:    (*signer).jwtBody,
 	kindNetlify:    (*signer).netlify,
+	kindHygraph:    (*signer).hygraph,
 }
 
 // unsignable says why Sign does not produce the other kinds.

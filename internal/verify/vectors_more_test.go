@@ -4,13 +4,15 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 )
 
 // Independent vectors of the video, media and general senders added after
 // the first fifty presets: s14Body signed with s14Secret (python3 hmac),
-// except Agora's, which is the one its documentation publishes. Sanity's
+// except Agora's, which is the one its documentation publishes. Hygraph's
+// is accepted by @hygraph/utils verifyWebhookSignature. Sanity's
 // and WorkOS's are also what their npm packages make of the same input
 // (test/providers_sdk_test.go signs with them at test time).
 const (
@@ -127,6 +129,7 @@ func moreVectors() []vector {
 			opts: secrets(dailySecret), wrong: secrets("dGVzdF9zZWNyZVQ="),
 			header: hdr("X-Airtable-Content-MAC", "hmac-sha256="+s14Hex), body: s14Body, sigHdr: "X-Airtable-Content-MAC",
 		},
+		withTS(s14("hygraph", "gcms-signature", "sign=1BnPM0mAebp1YYzzAsEBla/humV3YXkB5pDD+jRqI4I=, env=master, t=1700000000000"), time.UnixMilli(1700000000000)),
 		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
@@ -170,5 +173,19 @@ func TestXCRC(t *testing.T) {
 	}
 	if _, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/x"}, ""); ok {
 		t.Error("a GET without crc_token was taken for the handshake")
+	}
+}
+
+// TestHygraphJSString: the body is signed as JSON.stringify writes it,
+// which escapes less than encoding/json: "<", "&" and U+2028 stay as they
+// are, control characters take \u00xx (or their short form).
+func TestHygraphJSString(t *testing.T) {
+	var b strings.Builder
+	jsString(&b, "a\u2028<b>&\x01\"\\\n\té")
+	if want := "\"a\u2028<b>&\\u0001\\\"\\\\\\n\\té\""; b.String() != want {
+		t.Errorf("jsString = %s, want %s", b.String(), want)
+	}
+	if _, ok := hygraphSigned([]byte{0xff}, "master", "1"); ok {
+		t.Error("a body that is not UTF-8 was signed")
 	}
 }

@@ -11,6 +11,7 @@ import { WorkOS } from "@workos-inc/node";
 import { validateWebhook } from "replicate";
 import Razorpay from "razorpay";
 import { TelnyxWebhook } from "telnyx/lib/webhooks";
+import hygraph from "@hygraph/utils";
 
 const input = JSON.parse(await new Promise((resolve) => {
   let data = "";
@@ -32,6 +33,8 @@ async function sign({ provider, secret, body, id, timestamp }) {
     }
     case "sanity": // timestamp in milliseconds
       return { "sanity-webhook-signature": await encodeSignatureHeader(body, timestamp, secret), "idempotency-key": id };
+    case "hygraph": // signs at Date.now()
+      return { "gcms-signature": hygraph.generateWebhookSignature({ rawPayload: body, secret }) };
     case "workos": { // timestamp in milliseconds; the SDK signs JSON.stringify of the parsed event
       const workos = new WorkOS("sk_test_unused");
       const sig = await workos.webhooks.computeSignature(timestamp, JSON.parse(body), secret);
@@ -53,6 +56,8 @@ async function verify({ provider, secret, body, headers }) {
         return await validateWebhook({ headers, body }, secret);
       case "razorpay":
         return Razorpay.validateWebhookSignature(body, headers["x-razorpay-signature"], secret);
+      case "hygraph":
+        return hygraph.verifyWebhookSignature({ rawPayload: body, signature: headers["gcms-signature"], secret });
       case "telnyx":
         await new TelnyxWebhook(secret).verify(body, headers);
         return true;
