@@ -117,7 +117,8 @@ type PubSubOptions struct {
 }
 
 // FacebookOptions are the `facebook` options of webhook_verify, which
-// the other Meta presets (instagram, whatsapp, threads) share.
+// the other Meta presets (instagram, whatsapp, threads) and youtube
+// (WebSub's hub.verify_token) share.
 type FacebookOptions struct {
 	// VerifyToken answers Meta's subscription handshake (GET
 	// ?hub.mode=subscribe): the challenge is echoed only when

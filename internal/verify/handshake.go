@@ -56,6 +56,7 @@ var handshakes = map[string]handshake{
 	"whatsapp":  {get: facebookVerification},
 	"threads":   {get: facebookVerification},
 	"x":         {get: xCRC, keyed: true},
+	"youtube":   {get: websubChallenge},
 }
 
 // handshakeConfig is a Verifier's handshake and what answering it needs.
@@ -104,8 +105,8 @@ func (v *Verifier) Handshake(r *Request) (*HandshakeAnswer, bool) {
 }
 
 // HandshakeGET reports whether r is the provider's unsigned GET handshake
-// (Dropbox, the Meta family, X's CRC), and the answer. verifyToken is the
-// configured Meta verify token. Call it before refusing methods other than
+// (Dropbox, the Meta family, X's CRC, WebSub's intent), and the answer.
+// verifyToken is the configured verify token (Meta's, WebSub's). Call it before refusing methods other than
 // POST.
 func (v *Verifier) HandshakeGET(r *Request, verifyToken string) (*HandshakeAnswer, bool) {
 	if v.handshake.get == nil || r.Method != http.MethodGet {
@@ -272,20 +273,41 @@ func facebookVerification(_ *handshakeConfig, r *Request, verifyToken string) (*
 	if !ok || q.Get("hub.mode") != "subscribe" || q.Get("hub.challenge") == "" {
 		return nil, false
 	}
-	refuse := func(note string) (*HandshakeAnswer, bool) {
-		a := jsonAnswer(http.StatusForbidden, struct {
-			Error string `json:"error"`
-		}{"invalid_verify_token"})
-		a.Note = note
-		return a, true
-	}
 	if verifyToken == "" {
-		return refuse("no verify token is configured")
+		return refuseVerifyToken("no verify token is configured")
 	}
 	if !matchDigest([][sha256.Size]byte{sha256.Sum256([]byte(verifyToken))}, q.Get("hub.verify_token")) {
-		return refuse("hub.verify_token does not match the configured verify token")
+		return refuseVerifyToken("hub.verify_token does not match the configured verify token")
 	}
 	return textAnswer(http.StatusOK, q.Get("hub.challenge")), true
+}
+
+// websubChallenge answers a WebSub hub's verification of intent (YouTube's
+// push notifications): GET ?hub.mode=subscribe|unsubscribe&hub.topic=&
+// hub.challenge= is answered with the challenge. With a verify token
+// configured, hub.verify_token (which PubSubHubbub 0.3 hubs such as
+// YouTube's pass back) must be it, so that only subscriptions made with it
+// are confirmed; without one, any is: its notifications are still signed
+// with the secret given at subscription, which this route checks.
+func websubChallenge(_ *handshakeConfig, r *Request, verifyToken string) (*HandshakeAnswer, bool) {
+	q, ok := query(r.URL)
+	if mode := q.Get("hub.mode"); !ok || mode != "subscribe" && mode != "unsubscribe" || q.Get("hub.topic") == "" || q.Get("hub.challenge") == "" {
+		return nil, false
+	}
+	if verifyToken != "" && !matchDigest([][sha256.Size]byte{sha256.Sum256([]byte(verifyToken))}, q.Get("hub.verify_token")) {
+		return refuseVerifyToken("hub.verify_token does not match the configured verify token")
+	}
+	return textAnswer(http.StatusOK, q.Get("hub.challenge")), true
+}
+
+// refuseVerifyToken is the answer to a subscription check that does not
+// carry the configured verify token.
+func refuseVerifyToken(note string) (*HandshakeAnswer, bool) {
+	a := jsonAnswer(http.StatusForbidden, struct {
+		Error string `json:"error"`
+	}{"invalid_verify_token"})
+	a.Note = note
+	return a, true
 }
 
 func query(rawURL string) (url.Values, bool) {

@@ -785,8 +785,8 @@ var presets = []preset{
 	},
 	{
 		// YouTube's hub (WebSub) signs the Atom feed with the hub.secret
-		// given at subscription. The subscription's GET intent check
-		// (hub.challenge) is not answered by this preset.
+		// given at subscription; the GET verification of intent is
+		// answered (hub.challenge), with verify_token when configured.
 		Name:   "youtube",
 		Source: "https://developers.google.com/youtube/v3/guides/push_notifications; https://www.w3.org/TR/websub/#signing-content",
 		Proof:  proofPython,

@@ -189,3 +189,23 @@ func TestHygraphJSString(t *testing.T) {
 		t.Error("a body that is not UTF-8 was signed")
 	}
 }
+
+// TestWebSubChallenge: YouTube's hub verifies a subscription's intent by
+// GET; the challenge is echoed, and with a verify token configured only
+// for a request that carries it.
+func TestWebSubChallenge(t *testing.T) {
+	v := mustNew(t, "youtube", secrets(s14Secret))
+	u := "https://hooks.example.com/yt?hub.mode=subscribe&hub.topic=https%3A%2F%2Fwww.youtube.com%2Fxml%2Ffeeds%2Fvideos.xml%3Fchannel_id%3DUC1&hub.challenge=4181&hub.lease_seconds=432000"
+	if a, ok := v.HandshakeGET(&Request{Method: "GET", URL: u}, ""); !ok || a.Status != 200 || string(a.Body) != "4181" {
+		t.Errorf("intent without a verify token configured: %+v %v", a, ok)
+	}
+	if a, ok := v.HandshakeGET(&Request{Method: "GET", URL: u}, "tok"); !ok || a.Status != 403 {
+		t.Errorf("intent without the configured verify token: %+v %v", a, ok)
+	}
+	if a, ok := v.HandshakeGET(&Request{Method: "GET", URL: u + "&hub.verify_token=tok"}, "tok"); !ok || a.Status != 200 {
+		t.Errorf("intent with the verify token: %+v %v", a, ok)
+	}
+	if _, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/yt?hub.challenge=1"}, ""); ok {
+		t.Error("a GET that is no verification of intent was answered")
+	}
+}
