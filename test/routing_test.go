@@ -178,11 +178,19 @@ func routeAsync(t *testing.T, g *gateway, be *backend) {
 		status, resp := sendEvent(t, g, "/async", "a_none", routedEvent("upload.created", ""))
 		return status == http.StatusOK && strings.Contains(resp, "duplicate")
 	})
-	// A resend of a routed event is one too, however many destinations.
+	// A resend of a routed event is one too, however many destinations,
+	// and the same signed request sent again is a replay.
 	if status, resp := sendEvent(t, g, "/async", "a_render", routedEvent("render.done", "")); status != http.StatusOK || !strings.Contains(resp, "duplicate") {
 		t.Errorf("resent routed event: %d %q", status, resp)
 	}
-	eventually(t, 10*time.Second, "the two deliveries", func() bool { return len(be.successes()) >= before+2 })
+	body := routedEvent("clip.trim", "")
+	signed := signedStandard(t, "a_replay", time.Now(), body)
+	for i, want := range []int{http.StatusAccepted, http.StatusConflict} {
+		if status, resp, _ := post(t, g.URL("/async"), signed, body); status != want {
+			t.Errorf("signed request sent %d times: %d %q, want %d", i+1, status, resp, want)
+		}
+	}
+	eventually(t, 10*time.Second, "the three deliveries", func() bool { return len(be.successes()) >= before+3 })
 	for _, dest := range []string{"/renders", "/clips"} {
 		eventually(t, 10*time.Second, "an empty queue for "+dest, func() bool {
 			q := g.queue(be.URL + dest)
@@ -194,7 +202,7 @@ func routeAsync(t *testing.T, g *gateway, be *backend) {
 		got = append(got, r.Path+" "+r.Header.Get("Webhook-Id"))
 	}
 	slices.Sort(got)
-	if want := []string{"/clips a_clip", "/renders a_render"}; !slices.Equal(got, want) {
+	if want := []string{"/clips a_clip", "/clips a_replay", "/renders a_render"}; !slices.Equal(got, want) {
 		t.Errorf("deliveries %q, want %q", got, want)
 	}
 	m := g.metrics()
