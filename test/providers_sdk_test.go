@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,13 @@ const sdkConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /braintree {
+		webhook_verify braintree {
+			api_key bt-public-key
+			secret bt-private-key
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /telnyx {
 		webhook_verify telnyx {
 			public_key %s
@@ -64,7 +72,8 @@ const sdkConfig = `{
 
 // TestProvidersSDK proves presets added after the first fifty against the
 // providers' own npm packages, through the built gateway: requests signed
-// by the package are accepted (Sanity, WorkOS, Hygraph), and requests the
+// by the package are accepted (Sanity, WorkOS, Hygraph, Braintree, whose
+// URL challenge is answered as its SDK answers it), and requests the
 // gateway accepts are accepted by the package's verifier too (Replicate,
 // Razorpay, Hygraph, Telnyx, whose signature needs its private key and is
 // made with Go's ed25519).
@@ -136,6 +145,22 @@ func TestProvidersSDK(t *testing.T) {
 		}
 		if !npmVerify(t, "hygraph", sdkSecret, ours, raw) {
 			t.Error("@hygraph/utils refuses what Sign made")
+		}
+	})
+
+	t.Run("braintree signs and answers its challenge", func(t *testing.T) {
+		fields := npmSign(t, "braintree", "bt-private-key", "bt-public-key", 0, nil)
+		form := url.Values{"bt_signature": {fields["bt_signature"]}, "bt_payload": {fields["bt_payload"]}}
+		h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+		accepted(t, "/braintree", h, []byte(form.Encode()))
+		form.Set("bt_payload", "AAAA"+fields["bt_payload"])
+		if status, _, _ := post(t, g.URL("/braintree"), h, []byte(form.Encode())); status != http.StatusUnauthorized {
+			t.Errorf("another payload: %d, want 401", status)
+		}
+		const challenge = "5b7c1d2e3f4a5b6c7d8e9f00"
+		want := npmSign(t, "braintree-challenge", "bt-private-key", "bt-public-key", 0, []byte(challenge))["answer"]
+		if got := send(t, http.MethodGet, g.URL("/braintree?bt_challenge="+challenge), nil, nil); got.Status != http.StatusOK || got.Body != want {
+			t.Errorf("challenge: %d %q, want the SDK's %q", got.Status, got.Body, want)
 		}
 	})
 

@@ -57,12 +57,14 @@ var handshakes = map[string]handshake{
 	"threads":   {get: facebookVerification},
 	"x":         {get: xCRC, keyed: true},
 	"youtube":   {get: websubChallenge},
+	"braintree": {get: braintreeChallenge, keyed: true},
 }
 
 // handshakeConfig is a Verifier's handshake and what answering it needs.
 type handshakeConfig struct {
 	handshake
 	keys    []secretScheme // keyed handshakes: one scheme per secret
+	keyID   string         // keyed handshakes: the configured key id (Braintree's public key)
 	snsHost *regexp.Regexp // nil: defaultSNSHost
 }
 
@@ -84,6 +86,7 @@ func newHandshakeConfig(p *preset, o Options) (handshakeConfig, error) {
 		c.snsHost = re
 	}
 	if c.keyed {
+		c.keyID = o.KeyID
 		for _, secret := range o.Secrets {
 			s, _, err := p.build(Options{Secrets: []string{secret}, KeyID: o.KeyID})
 			if err != nil {

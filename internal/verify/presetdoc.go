@@ -101,6 +101,8 @@ func (p *preset) schemeDoc() string {
 		return "JWT ES256 (key by kid from Plaid's API), iat, claim request_body_sha256 = hex SHA-256 of the body"
 	case kindHygraph:
 		return "HMAC-SHA256 base64 of JSON.stringify({Body, EnvironmentName, TimeStamp})"
+	case kindBraintree:
+		return "HMAC-SHA1 hex (key: SHA-1 of the private key) of the form's bt_payload"
 	}
 	return ""
 }
@@ -112,6 +114,8 @@ func (p *preset) headersDoc() string {
 		parts = append(parts, "body "+code("signature.{timestamp,token,signature}"))
 	case p.Kind == kindSNS:
 		parts = append(parts, "body "+code("Signature")+", "+code("SigningCertURL"))
+	case p.Kind == kindBraintree:
+		parts = append(parts, "form "+code("bt_signature")+", "+code("bt_payload"))
 	case p.Kind == kindContentful:
 		parts = append(parts, code(p.Header), code(contentfulSignedHeaders))
 	case p.Kind == kindJWTBody || p.Kind == kindOIDC:

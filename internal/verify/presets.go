@@ -32,6 +32,7 @@ const (
 	kindPayPal                 // RSA SHA-256 (certificate by URL) over transmission, webhook id, CRC32
 	kindPlaid                  // ES256 JWT, key by id from Plaid's API, claim request_body_sha256
 	kindHygraph                // HMAC-SHA256 of JSON.stringify({Body, EnvironmentName, TimeStamp})
+	kindBraintree              // HMAC-SHA1 (key: SHA-1 of the private key) of the form's bt_payload
 )
 
 // keyFormat says how a configured secret becomes HMAC key bytes.
@@ -1107,6 +1108,16 @@ var presets = []preset{
 		Covers:      coversBody | coversTimestamp,
 	},
 	{
+		// api_key is the public key, secret the private key. The form is
+		// signed as parsed: its claim is a digest of bt_payload. The
+		// webhook URL check (GET ?bt_challenge=) is answered.
+		Name:   "braintree",
+		Source: "https://developer.paypal.com/braintree/docs/guides/webhooks/parse; braintree_node lib/braintree/webhook_notification_gateway.js",
+		Proof:  proofSDK + " (braintree 3.40.0 sampleNotification and verify, test/providers_sdk_test.go)",
+		Kind:   kindBraintree, Header: "bt_signature",
+		Covers: coversBody,
+	},
+	{
 		Name: "hmac", Source: "generic: configured by the block", Proof: proofS14,
 		Kind: kindHMAC, Algorithm: "sha256", Encoding: "hex", Signed: "{body}", TimestampFormat: "unix",
 		Tolerance: 5 * minute, // when a timestamp is configured
@@ -1269,6 +1280,9 @@ func (p *preset) build(o Options) (scheme, bool, error) {
 	case kindHygraph:
 		s, err := newHygraphScheme(p, o.Secrets)
 		return s, true, err
+	case kindBraintree:
+		s, err := newBraintreeScheme(p, o)
+		return s, false, err
 	}
 	return nil, false, fmt.Errorf("unhandled scheme kind %d", p.Kind)
 }

@@ -110,18 +110,21 @@ var signers = map[kind]func(*signer) error{
 
 // unsignable says why Sign does not produce the other kinds.
 var unsignable = map[kind]string{
-	kindEd25519: needsPrivateKey,
-	kindECDSA:   needsPrivateKey,
-	kindRSA:     needsPrivateKey,
-	kindSNS:     needsPrivateKey,
-	kindOIDC:    needsPrivateKey,
-	kindFal:     needsPrivateKey,
-	kindPayPal:  needsPrivateKey,
-	kindPlaid:   needsPrivateKey,
-	kindMailgun: "the signature is a field of the body, and Sign does not rewrite the body",
+	kindEd25519:   needsPrivateKey,
+	kindECDSA:     needsPrivateKey,
+	kindRSA:       needsPrivateKey,
+	kindSNS:       needsPrivateKey,
+	kindOIDC:      needsPrivateKey,
+	kindFal:       needsPrivateKey,
+	kindPayPal:    needsPrivateKey,
+	kindPlaid:     needsPrivateKey,
+	kindMailgun:   signatureInBody,
+	kindBraintree: signatureInBody,
 }
 
 const needsPrivateKey = "signing needs the provider's private key; use the provider's own tooling"
+
+const signatureInBody = "the signature is a field of the body, and Sign does not rewrite the body"
 
 type signer struct {
 	p      *preset

@@ -35,6 +35,11 @@ const (
 	zendeskSig   = "Nn6sdxSxGZmZVd8pAY0ioGxDDf+9tkNi3YBBMVxMgyQ=" // b64 HMAC-SHA256("2023-11-14T22:13:20Z" + body)
 	s14RFC3339   = "2023-11-14T22:13:20Z"                         // s14TS
 
+	// Braintree: python3 hmac of the base64 XML payload (and newline) keyed
+	// by SHA-1("test_private_key"), among another key's pair.
+	braintreeBody = "bt_signature=other_pub%7C0000000000000000000000000000000000000000%26test_public_key%7C22d2b040086d10aa6e7e84d0d10390d55b18b20c" +
+		"&bt_payload=PG5vdGlmaWNhdGlvbj48a2luZD5jaGVjazwva2luZD48dGltZXN0YW1wIHR5cGU9ImRhdGV0aW1lIj4yMDIzLTExLTE0VDIyOjEzOjIwWjwvdGltZXN0YW1wPjxzdWJqZWN0PjxjaGVjayB0eXBlPSJib29sZWFuIj50cnVlPC9jaGVjaz48L3N1YmplY3Q%2BPC9ub3RpZmljYXRpb24%2B%0A"
+
 	// Netlify: HS256 tokens made with python3 hmac over
 	// {"iss":"netlify","sha256":hex(SHA-256(s14Body))}, and the same
 	// claims issued by "other".
@@ -130,6 +135,13 @@ func moreVectors() []vector {
 			header: hdr("X-Airtable-Content-MAC", "hmac-sha256="+s14Hex), body: s14Body, sigHdr: "X-Airtable-Content-MAC",
 		},
 		withTS(s14("hygraph", "gcms-signature", "sign=1BnPM0mAebp1YYzzAsEBla/humV3YXkB5pDD+jRqI4I=, env=master, t=1700000000000"), time.UnixMilli(1700000000000)),
+		{
+			name: "braintree independent vector (two signature pairs)", provider: "braintree",
+			opts:     Options{KeyID: "test_public_key", Secrets: []string{"test_private_key"}},
+			wrong:    Options{KeyID: "test_public_key", Secrets: []string{"other_private_key"}},
+			body:     braintreeBody,
+			unsigned: braintreeBody[strings.Index(braintreeBody, "&bt_payload=")+1:],
+		},
 		withID(s14("netlify", "X-Webhook-Signature", netlifyToken), ""),
 		withID(withTS(s14("zendesk", "X-Zendesk-Webhook-Signature", zendeskSig, "X-Zendesk-Webhook-Signature-Timestamp", s14RFC3339), rfc), "evt_1"),
 	}
@@ -207,5 +219,24 @@ func TestWebSubChallenge(t *testing.T) {
 	}
 	if _, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/yt?hub.challenge=1"}, ""); ok {
 		t.Error("a GET that is no verification of intent was answered")
+	}
+}
+
+// TestBraintreeForm: nothing unsigned rides along (another field, a
+// second payload), and the challenge of a new webhook URL is answered with
+// the public key and the HMAC of the challenge (python3 hmac).
+func TestBraintreeForm(t *testing.T) {
+	opts := Options{KeyID: "test_public_key", Secrets: []string{"test_private_key"}}
+	v := mustNew(t, "braintree", opts)
+	for _, body := range []string{braintreeBody + "&extra=1", braintreeBody + "&bt_payload=AAAA", "bt_signature=%zz"} {
+		_, err := v.Verify(&Request{Method: "POST", URL: "https://hooks.example.com/bt", Body: []byte(body), Now: unix(1700000000)})
+		wantErr(t, err, ErrInvalidSignature)
+	}
+	a, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/bt?bt_challenge=38aa3e9d0b2b1e9a6f4c"}, "")
+	if !ok || a.Status != 200 || string(a.Body) != "test_public_key|7c1f4f1e2e4a576fa5a1bfbb5c363017d4dc9f5e" {
+		t.Fatalf("challenge: %+v %v", a, ok)
+	}
+	if _, ok := v.HandshakeGET(&Request{Method: "GET", URL: "https://hooks.example.com/bt?bt_challenge=not-hex"}, ""); ok {
+		t.Error("a challenge of another shape was answered")
 	}
 }

@@ -12,6 +12,7 @@ import { validateWebhook } from "replicate";
 import Razorpay from "razorpay";
 import { TelnyxWebhook } from "telnyx/lib/webhooks";
 import hygraph from "@hygraph/utils";
+import braintree from "braintree";
 
 const input = JSON.parse(await new Promise((resolve) => {
   let data = "";
@@ -35,6 +36,14 @@ async function sign({ provider, secret, body, id, timestamp }) {
       return { "sanity-webhook-signature": await encodeSignatureHeader(body, timestamp, secret), "idempotency-key": id };
     case "hygraph": // signs at Date.now()
       return { "gcms-signature": hygraph.generateWebhookSignature({ rawPayload: body, secret }) };
+    case "braintree": // id is the public key; the fields are the form's
+    case "braintree-challenge": { // body is the challenge; the answer the SDK gives
+      const gateway = new braintree.BraintreeGateway({
+        environment: braintree.Environment.Sandbox, merchantId: "merchant", publicKey: id, privateKey: secret,
+      });
+      if (provider === "braintree-challenge") return { answer: gateway.webhookNotification.verify(body) };
+      return gateway.webhookTesting.sampleNotification(braintree.WebhookNotification.Kind.Check, "check-1");
+    }
     case "workos": { // timestamp in milliseconds; the SDK signs JSON.stringify of the parsed event
       const workos = new WorkOS("sk_test_unused");
       const sig = await workos.webhooks.computeSignature(timestamp, JSON.parse(body), secret);
