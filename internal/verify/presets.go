@@ -995,8 +995,8 @@ var presets = []preset{
 	},
 	{
 		// While a secret rotates Persona sends two space-separated
-		// t=,v1= pairs; the last one is checked. No window is mandated;
-		// 5 min.
+		// t=,v1= pairs; the last pair's signature is the one checked, so
+		// configure both secrets then. No window is mandated; 5 min.
 		Name:   "persona",
 		Source: "https://docs.withpersona.com/docs/webhooks-best-practices#checking-signatures",
 		Proof:  proofS14,

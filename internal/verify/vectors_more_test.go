@@ -124,6 +124,12 @@ func moreVectors() []vector {
 		s14("segment", "X-Signature", s14SHA1),
 		s14("lemonsqueezy", "X-Signature", s14Hex),
 		withTS(s14("persona", "Persona-Signature", "t="+s14TS+",v1="+s14Dot), at),
+		{
+			name: "persona rotation: two space-separated pairs, the last one signed with the configured secret", provider: "persona",
+			opts: secrets(s14Secret), wrong: secrets("test_secreT"),
+			header: hdr("Persona-Signature", "t="+s14TS+",v1="+strings.Repeat("0", 64)+" t="+s14TS+",v1="+s14Dot),
+			body:   s14Body, signedAt: at, sigHdr: "Persona-Signature",
+		},
 		s14("storyblok", "webhook-signature", s14SHA1),
 		s14("instagram", "X-Hub-Signature-256", "sha256="+s14Hex),
 		s14("whatsapp", "X-Hub-Signature-256", "sha256="+s14Hex),
