@@ -52,6 +52,7 @@ func runConcurrently(t *testing.T, tests map[string]func(*testing.T)) {
 // unacknowledged delivery to its lease too, so these scenarios wait that out
 // even in the short mode; they run concurrently.
 func TestChaosCrashAndRecover(t *testing.T) {
+	t.Parallel()
 	tests := map[string]func(*testing.T){
 		"SIGKILL one of two instances sharing redis": killOneOfTwo,
 		"redis stopped during ingest":                redisStoppedDuringIngest,

@@ -105,8 +105,10 @@ const claimConfig = `{
 }`
 
 func TestClaimsScopedAndSigned(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"embedded", "redis", "cluster"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
 			storeLine := ""
 			switch kind {
 			case "redis":

@@ -137,8 +137,10 @@ var nextLink = regexp.MustCompile(`<([^>]+)>;\s*rel="next"`)
 // show returns the one event whole; delete and redrive act on exactly the
 // event named.
 func TestDeadLetterCallsBounded(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"embedded", "redis"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			down := &failing{attempts: map[string]int{}}
 			srv := httptest.NewServer(down)
 			t.Cleanup(srv.Close)

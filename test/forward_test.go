@@ -147,9 +147,11 @@ func checkAllDelivered(t *testing.T, be *backend, path string, c ingestCounts, t
 }
 
 func TestForwardRetriesUntilDelivered(t *testing.T) {
+	t.Parallel()
 	for _, redis := range []bool{false, true} {
 		name := storeName(redis)
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			be := newBackend(t)
 			vars := chaosVars(t, be, redis)
 			// The internal service fails its first 40 requests.
@@ -226,9 +228,11 @@ func TestForwardFanOut(t *testing.T) {
 // SIGKILL the gateway while it ingests and delivers; every accepted event
 // is delivered after the restart.
 func TestForwardSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	for _, redis := range []bool{false, true} {
 		name := storeName(redis)
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			be := newBackend(t)
 			vars := chaosVars(t, be, redis)
 			// A slow destination keeps a backlog queued at the kill.

@@ -138,6 +138,7 @@ func TestVerifyInFrontOfReverseProxy(t *testing.T) {
 
 // The providers' own npm packages sign; our gateway must accept them.
 func TestVerifyAcceptsProviderSDKSignatures(t *testing.T) {
+	t.Parallel()
 	be := newBackend(t)
 	g := newGateway(t, verifyConfig, gatewayVars{Backend: be.URL})
 	g.extraEnv = []string{"TEST_STANDARD_SECRET=" + standardSecret}
