@@ -33,8 +33,12 @@ const (
 	// without a rate holds: a fetch is a queue round trip, and its batch
 	// must cover what the senders deliver meanwhile, or they wait for it.
 	// Measured on the drain benchmark with 8 senders: 8 ahead delivered
-	// 5.5 entries per fetch at about 1 ms a round trip on a loaded machine.
-	fetchAhead = 64
+	// 5.5 entries per fetch at about 1 ms a round trip on a loaded machine,
+	// and the senders waited for the fetches.
+	fetchAhead = 128
+	// fetchBatch is the least a fetch asks for while 4x Concurrency
+	// entries are waiting anyway: fewer, larger round trips.
+	fetchBatch = fetchAhead / 2
 )
 
 // Worker delivers one destination's queue. It only reads the queue, so it
@@ -165,8 +169,8 @@ func (w *Worker) Run(ctx context.Context) {
 		// With plenty fetched ahead, wait for room for a batch worth
 		// its round trip rather than fetching each entry as room frees.
 		want := 1
-		if len(p.ready) >= 2*w.d.Concurrency {
-			want = w.d.Concurrency
+		if len(p.ready) >= 4*w.d.Concurrency {
+			want = fetchBatch
 		}
 		n, ok := w.reserve(ctx, yielding, want)
 		if !ok {
