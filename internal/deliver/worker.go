@@ -15,8 +15,8 @@ import (
 )
 
 const (
-	// The lease of fetched entries covers their wait for a delivery slot
-	// (at most Timeout, when fetched ahead), the attempt (Timeout) and a
+	// The lease of fetched entries covers their wait for a sender (at
+	// most Timeout, when fetched ahead), the attempt (Timeout) and a
 	// margin of Timeout, at least minLeaseMargin, for the queue round trips
 	// around it: a live worker's entries are never handed to another
 	// consumer, while a dead one's come back soon (45 s with the defaults).
