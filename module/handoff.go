@@ -66,6 +66,9 @@ type handoff struct {
 	committed, refused, unrouted bool
 	// The event type and body fields, read when first asked for.
 	lazyFields
+	// answer is what the next handler answered, for verify to finish the
+	// claim by and to tell an unrouted event.
+	answer answerStatus
 }
 
 type handoffKey struct{}
@@ -117,7 +120,8 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if h.takeover != nil {
 		return next.ServeHTTP(w, r) // webhook_forward is next, and answers
 	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	rec := &h.answer
+	rec.ResponseWriterWrapper.ResponseWriter = w
 	if h.claim == nil {
 		err = next.ServeHTTP(rec, r)
 		answerUnrouted(rec, h, err)
@@ -138,7 +142,7 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}()
 	err = next.ServeHTTP(rec, r)
 	answerUnrouted(rec, h, err)
-	status := rec.Status()
+	status := rec.status
 	if status == 0 && err == nil {
 		status = http.StatusOK
 	}
@@ -148,10 +152,42 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 // answerUnrouted answers an event that no handler answered (no route
 // matched it): 200, so that the sender does not retry it for days.
-func answerUnrouted(rec caddyhttp.ResponseRecorder, h *handoff, err error) {
-	if err == nil && rec.Status() == 0 {
+func answerUnrouted(rec *answerStatus, h *handoff, err error) {
+	if err == nil && rec.status == 0 {
 		h.unrouted = true
 		writeStatus(rec, http.StatusOK, h.id, "unrouted")
+	}
+}
+
+// answerStatus passes an answer through and keeps its final status (0
+// until one is written). It lives in the hand-off, so that it costs the
+// request no allocation.
+type answerStatus struct {
+	caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+func (a *answerStatus) WriteHeader(status int) {
+	if a.status == 0 && status >= 200 { // 1xx are not the answer
+		a.status = status
+	}
+	a.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (a *answerStatus) Write(p []byte) (int, error) {
+	a.wrote()
+	return a.ResponseWriterWrapper.Write(p)
+}
+
+func (a *answerStatus) ReadFrom(r io.Reader) (int64, error) {
+	a.wrote()
+	return a.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// wrote notes the implicit 200 of a body written before any status.
+func (a *answerStatus) wrote() {
+	if a.status == 0 {
+		a.status = http.StatusOK
 	}
 }
 

@@ -2,7 +2,9 @@ package webhookingress
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -202,6 +204,27 @@ func TestRoutingCheck(t *testing.T) {
 		err := rc.checkServers(map[string]*caddyhttp.Server{"srv0": {Routes: c.routes(m)}})
 		if (err == nil) != c.ok {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestAnswerStatus: the status verify finishes a claim by is the final
+// one, 200 when a body comes first, and 0 while nothing is answered.
+func TestAnswerStatus(t *testing.T) {
+	for name, c := range map[string]struct {
+		answer func(w http.ResponseWriter)
+		want   int
+	}{
+		"nothing":     {func(http.ResponseWriter) {}, 0},
+		"status":      {func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) }, http.StatusBadGateway},
+		"early hints": {func(w http.ResponseWriter) { w.WriteHeader(http.StatusEarlyHints); w.WriteHeader(http.StatusCreated) }, http.StatusCreated},
+		"body":        {func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
+		"copied body": {func(w http.ResponseWriter) { _, _ = io.Copy(w, strings.NewReader("x")) }, http.StatusOK},
+	} {
+		a := &answerStatus{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: httptest.NewRecorder()}}
+		c.answer(a)
+		if a.status != c.want {
+			t.Errorf("%s: status %d, want %d", name, a.status, c.want)
 		}
 	}
 }
