@@ -246,6 +246,14 @@ func TestGlobalOption(t *testing.T) {
 			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
 		}
 	}
+	// A placeholder URL is checked once resolved, at provision.
+	if _, err := parseGlobalOption(caddyfile.NewTestDispenser("webhook_ingress {\nredis {env.REDIS_URL}\n}"), nil); err != nil {
+		t.Errorf("redis {env.REDIS_URL}: %v", err)
+	}
+	t.Setenv("WHI_TEST_REDIS_URL", "http://x")
+	if _, err := (&RedisConfig{URL: "{env.WHI_TEST_REDIS_URL}"}).storeConfig(); err == nil || !strings.Contains(err.Error(), "must start with redis://") {
+		t.Errorf("a placeholder resolving to http://x: error %v", err)
+	}
 }
 
 // Ids come from senders: the JSON answers escape them.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -59,9 +60,14 @@ func (c *RedisConfig) storeConfig() (store.RedisConfig, error) {
 }
 
 // checkCaddyfile is store.RedisConfig.Check in the Caddyfile's words, at
-// the line of the redis block.
+// the line of the redis block. A URL given as a placeholder such as
+// {env.REDIS_URL} is checked once resolved, at provision.
 func (c *RedisConfig) checkCaddyfile(d *caddyfile.Dispenser) error {
-	err := store.RedisConfig{URL: c.URL, Addrs: c.Addrs}.Check()
+	url := c.URL
+	if strings.Contains(url, "{") {
+		url = "redis://"
+	}
+	err := store.RedisConfig{URL: url, Addrs: c.Addrs}.Check()
 	if errors.Is(err, store.ErrRedisNoAddress) {
 		return d.Errf("redis needs a URL (redis://host:port/db) or a cluster/sentinel line")
 	}
