@@ -291,22 +291,46 @@ func (s *Log) change(d Delivery, to entryState) error {
 		return fmt.Errorf("embedded store: invalid delivery handle %q", d.Handle)
 	}
 	to.dest = d.Destination
-	return s.write(func(b []byte) []byte {
-		e := s.lookup(d.Destination, id)
-		if e == nil || e.state == stateDead || e.lease != lease && to.state != stateGone {
-			return b
-		}
-		if to.state == stateDead && e.ev.meta == nil {
-			// Known here, so that filing the dead letter reads nothing.
-			e.ev.meta = &deadMeta{id: d.ID, provider: d.Provider, bodySize: len(d.Body)}
-		}
-		return appendStateRecord(b, id, to)
-	}, to.state == stateGone)
+	return s.write(func(b []byte) []byte { return s.appendChange(b, d, id, lease, to) }, to.state == stateGone)
+}
+
+// appendChange appends to b the record of change, unless it is moot.
+func (s *Log) appendChange(b []byte, d Delivery, id, lease uint64, to entryState) []byte {
+	e := s.lookup(d.Destination, id)
+	if e == nil || e.state == stateDead || e.lease != lease && to.state != stateGone {
+		return b
+	}
+	if to.state == stateDead && e.ev.meta == nil {
+		// Known here, so that filing the dead letter reads nothing.
+		e.ev.meta = &deadMeta{id: d.ID, provider: d.Provider, bodySize: len(d.Body)}
+	}
+	return appendStateRecord(b, id, to)
 }
 
 // Ack removes a delivered entry.
 func (s *Log) Ack(_ context.Context, d Delivery) error {
 	return s.change(d, entryState{state: stateGone})
+}
+
+// AckMany removes delivered entries in one write: an acknowledgement
+// waits for the group commit in progress (an fsync while events come in),
+// and a worker's senders would wait for it one by one.
+func (s *Log) AckMany(_ context.Context, ds []Delivery) error {
+	type ref struct{ id, lease uint64 }
+	refs := make([]ref, len(ds))
+	for i, d := range ds {
+		id, lease, ok := parseDeliveryHandle(d.Handle)
+		if !ok {
+			return fmt.Errorf("embedded store: invalid delivery handle %q", d.Handle)
+		}
+		refs[i] = ref{id, lease}
+	}
+	return s.write(func(b []byte) []byte {
+		for i, d := range ds {
+			b = s.appendChange(b, d, refs[i].id, refs[i].lease, entryState{state: stateGone, dest: d.Destination})
+		}
+		return b
+	}, true)
 }
 
 // Retry makes the entry due again at `at`, recording d's attempts and error.
