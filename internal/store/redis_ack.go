@@ -6,9 +6,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ManyAcker is a Queue that removes several delivered entries in one
-// round trip (Redis); a worker acknowledges what its senders delivered
-// meanwhile together.
+// ManyAcker is a Queue that removes several delivered entries at once (in
+// Redis one script call, in the embedded store one write); a worker
+// acknowledges what its senders delivered meanwhile together.
 type ManyAcker interface {
 	AckMany(ctx context.Context, ds []Delivery) error
 }
