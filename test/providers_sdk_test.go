@@ -49,6 +49,24 @@ const sdkConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /coinbase-commerce {
+		webhook_verify coinbase-commerce {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /customerio {
+		webhook_verify customerio {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /webflow {
+		webhook_verify webflow {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /hygraph {
 		webhook_verify hygraph {
 			secret ` + sdkSecret + `
@@ -75,8 +93,8 @@ const sdkConfig = `{
 // by the package are accepted (Sanity, WorkOS, Hygraph, Braintree, whose
 // URL challenge is answered as its SDK answers it), and requests the
 // gateway accepts are accepted by the package's verifier too (Replicate,
-// Razorpay, Hygraph, Telnyx, whose signature needs its private key and is
-// made with Go's ed25519).
+// Razorpay, Coinbase Commerce, Customer.io, Webflow, Hygraph, Telnyx, whose
+// signature needs its private key and is made with Go's ed25519).
 func TestProvidersSDK(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -180,7 +198,10 @@ func TestProvidersSDK(t *testing.T) {
 			t.Errorf("%s's npm package accepts a tampered body", provider)
 		}
 	}
-	for _, c := range []struct{ provider, secret string }{{"replicate", standardSecret}, {"razorpay", sdkSecret}} {
+	for _, c := range []struct{ provider, secret string }{
+		{"replicate", standardSecret}, {"razorpay", sdkSecret},
+		{"coinbase-commerce", sdkSecret}, {"customerio", sdkSecret}, {"webflow", sdkSecret},
+	} {
 		t.Run(c.provider+" verifies", func(t *testing.T) {
 			body := []byte(`{"id":"` + c.provider + `-1","status":"succeeded","event":"payment.captured"}`)
 			h, _, err := verify.Sign(c.provider, verify.Options{Secrets: []string{c.secret}},

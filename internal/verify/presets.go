@@ -854,7 +854,7 @@ var presets = []preset{
 	{
 		Name:   "coinbase-commerce",
 		Source: "https://docs.cdp.coinbase.com/commerce/docs/webhooks-security; coinbase-commerce-node lib/Webhook.js",
-		Proof:  proofS14,
+		Proof:  proofSDK + " (coinbase-commerce-node 1.0.4 Webhook.verifySigHeader accepts, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-CC-Webhook-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields:    []string{"event.id"},
@@ -866,7 +866,7 @@ var presets = []preset{
 		// requests older than 5 min.
 		Name:   "webflow",
 		Source: "https://developers.webflow.com/data/docs/working-with-webhooks#validating-request-signatures",
-		Proof:  proofPython,
+		Proof:  proofSDK + " (webflow-api 3.3.4 webhooks.verifySignature accepts, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "x-webflow-signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}:{body}",
 		TimestampHeader: "x-webflow-timestamp", TimestampFormat: "unix_ms", Tolerance: 5 * minute,
@@ -877,7 +877,7 @@ var presets = []preset{
 		// Reporting webhooks. No window is mandated; 5 min.
 		Name:   "customerio",
 		Source: "https://docs.customer.io/journeys/webhooks/#securely-verify-requests",
-		Proof:  proofS14,
+		Proof:  proofSDK + " (customerio-node 5.2.0 verifyRequestSignature accepts, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-CIO-Signature",
 		Algorithm: "sha256", Encoding: "hex", Signed: "v0:{timestamp}:{body}",
 		TimestampHeader: "X-CIO-Timestamp", TimestampFormat: "unix", Tolerance: 5 * minute,

@@ -13,6 +13,9 @@ import Razorpay from "razorpay";
 import { TelnyxWebhook } from "telnyx/lib/webhooks";
 import hygraph from "@hygraph/utils";
 import braintree from "braintree";
+import coinbase from "coinbase-commerce-node";
+import { verifyRequestSignature as customerioVerify } from "customerio-node";
+import { WebflowClient } from "webflow-api";
 
 const input = JSON.parse(await new Promise((resolve) => {
   let data = "";
@@ -70,6 +73,14 @@ async function verify({ provider, secret, body, headers }) {
       case "telnyx":
         await new TelnyxWebhook(secret).verify(body, headers);
         return true;
+      case "coinbase-commerce":
+        return coinbase.Webhook.verifySigHeader(body, headers["x-cc-webhook-signature"], secret);
+      case "customerio":
+        return customerioVerify({
+          signingSecret: secret, timestamp: headers["x-cio-timestamp"], signature: headers["x-cio-signature"], body,
+        });
+      case "webflow":
+        return await new WebflowClient({ accessToken: "unused" }).webhooks.verifySignature({ headers, body, secret });
     }
   } catch {
     return false;
