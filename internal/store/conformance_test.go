@@ -84,6 +84,7 @@ var conformance = []struct {
 	{"max_batch", testMaxBatch},
 	{"stats", testStats},
 	{"stale_handle", testStaleHandle},
+	{"taken_over", testTakenOver},
 }
 
 func runConformance(t *testing.T, b backend) {
@@ -792,6 +793,27 @@ func testStaleHandle(t *testing.T, s Store) {
 	// entry back.
 	must(t, s.Retry(ctx, got[0], time.Now()))
 	must(t, s.Dead(ctx, got[0]))
+	wantStats(t, s, destA, 0, 0, 0, 0)
+	wantIDs(t, fetch(t, s, destA, "c1", 10, time.Minute))
+}
+
+// testTakenOver: an entry whose lease ran out while its holder still had
+// it (waiting behind a slow destination) is fetched again, by the same
+// consumer name as a later config generation of one process uses. The
+// first holder's late Retry or Dead must not move it from under the new
+// holder, or it would be delivered by both; its Ack still removes it.
+func testTakenOver(t *testing.T, s Store) {
+	enqueue(t, s, []string{destA}, "e1", "e2")
+	first := fetch(t, s, destA, "c1", 2, 100*time.Millisecond)
+	wantIDs(t, first, "e1", "e2")
+	time.Sleep(250 * time.Millisecond)
+	again := fetch(t, s, destA, "c1", 2, 100*time.Millisecond)
+	wantIDs(t, again, "e1", "e2")
+	must(t, s.Retry(ctx, first[0], time.Now()))
+	must(t, s.Dead(ctx, first[1]))
+	wantStats(t, s, destA, 0, 2, 0, 0)
+	must(t, s.Ack(ctx, again[0]))
+	must(t, s.Ack(ctx, again[1]))
 	wantStats(t, s, destA, 0, 0, 0, 0)
 	wantIDs(t, fetch(t, s, destA, "c1", 10, time.Minute))
 }

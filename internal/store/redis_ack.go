@@ -40,7 +40,8 @@ func (r *Redis) AckMany(ctx context.Context, ds []Delivery) error {
 		args[0] = consumerGroup
 		n := 0
 		for n < len(ds) && n < maxAckBatch && ds[n].Destination == dest {
-			args = append(args, ds[n].Handle)
+			entry, _ := splitHandle(ds[n].Handle)
+			args = append(args, entry)
 			n++
 		}
 		if err := ackManyScript.Run(ctx, r.client, []string{r.queueKeys(dest).stream}, args...).Err(); err != nil {

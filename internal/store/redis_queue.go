@@ -73,8 +73,11 @@ return 0
 `)
 
 // fetchScript moves due retries back to the stream, takes over entries
-// pending longer than the lease (a dead consumer's), then reads new ones.
-// The group starts at 0 so that entries added before it existed are read.
+// pending longer than the lease (a dead consumer's, or a live one's that
+// waited too long), then reads new ones. A taken-over entry carries how
+// many times it was handed out, which fences its earlier holders (see
+// heldLib); a new one was handed out once. The group starts at 0 so that
+// entries added before it existed are read.
 var fetchScript = redis.NewScript(`
 local s, z, r = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -90,6 +93,9 @@ for _, id in ipairs(redis.call('ZRANGE', z, '-inf', ARGV[5], 'BYSCORE', 'LIMIT',
 	redis.call('ZREM', z, id)
 end
 local out = claimed[2]
+for _, e in ipairs(out) do
+	e[3] = redis.call('XPENDING', s, group, e[1], e[1], 1)[1][4]
+end
 if #out < count then
 	local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #out, 'STREAMS', s, '>')
 	if read then
@@ -99,13 +105,28 @@ end
 return out
 `)
 
-// retryScript and deadScript do nothing when the entry was acknowledged
-// meanwhile (by a consumer that took it over after the lease).
-var retryScript = redis.NewScript(`
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+// heldLib's held reports whether the entry is still leased as its holder
+// got it: pending, and handed out the number of times the holder's handle
+// says. A consumer name does not tell holders apart (a process's config
+// generations share one), and XACK takes any consumer's entry: without
+// this, a holder whose lease ran out could move an entry that another
+// fetch took over and is delivering, and it would be delivered twice.
+const heldLib = `
+local function held(stream, group, entry, times)
+	local p = redis.pcall('XPENDING', stream, group, entry, entry, 1)
+	return p.err == nil and #p == 1 and p[1][4] == tonumber(times)
+end
+`
+
+// retryScript and deadScript do nothing unless the entry is still held
+// as ARGV[2] and ARGV[3] say: acknowledged meanwhile, or taken over after
+// the lease, it is another holder's.
+var retryScript = redis.NewScript(heldLib + `
+if not held(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], cmsgpack.pack({unpack(ARGV, 4)}))
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], cmsgpack.pack({unpack(ARGV, 5)}))
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 return 1
 `)
 
@@ -143,17 +164,18 @@ local function forget(meta, index, e, id)
 end
 `
 
-// deadScript moves the entry ARGV[2] (unless acknowledged meanwhile, as
-// for retryScript) to the dead letters: the whole entry
-// (the ARGV after the ARGV[4] metadata values ARGV[5..]) to :dead, the
-// metadata to :dm under the same id, and the event id ARGV[3] to :di.
-var deadScript = redis.NewScript(`
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+// deadScript moves the entry ARGV[2] (unless no longer held, as for
+// retryScript) to the dead letters: the whole entry (the ARGV after the
+// ARGV[5] metadata values ARGV[6..]) to :dead, the metadata to :dm under
+// the same id, and the event id ARGV[4] to :di.
+var deadScript = redis.NewScript(heldLib + `
+if not held(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-local m = tonumber(ARGV[4])
-local e = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5 + m))
-redis.call('XADD', KEYS[3], e, unpack(ARGV, 5, 4 + m))
-redis.call('ZADD', KEYS[4], 0, ARGV[3] .. '\0' .. e)
+local m = tonumber(ARGV[5])
+local e = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 6 + m))
+redis.call('XADD', KEYS[3], e, unpack(ARGV, 6, 5 + m))
+redis.call('ZADD', KEYS[4], 0, ARGV[4] .. '\0' .. e)
 return 1
 `)
 
@@ -364,8 +386,9 @@ func (r *Redis) Fetch(ctx context.Context, destination, consumer string, max int
 
 // Retry moves the entry to the delayed set, due at `at`.
 func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
-	args, err := appendEventFields(make([]any, 0, 3+eventFieldCount), d.Event, d.Attempts, d.EarlierAttempts, d.LastError,
-		consumerGroup, d.Handle, at.UnixMilli())
+	entry, times := splitHandle(d.Handle)
+	args, err := appendEventFields(make([]any, 0, 4+eventFieldCount), d.Event, d.Attempts, d.EarlierAttempts, d.LastError,
+		consumerGroup, entry, times, at.UnixMilli())
 	if err != nil {
 		return err
 	}
@@ -376,8 +399,9 @@ func (r *Redis) Retry(ctx context.Context, d Delivery, at time.Time) error {
 // Dead moves the entry to the dead-letter stream, its metadata to :dm and
 // its event id to the index, in one script.
 func (r *Redis) Dead(ctx context.Context, d Delivery) error {
-	args := make([]any, 0, 4+deadMetaCount+eventFieldCount)
-	args = append(args, consumerGroup, d.Handle, d.ID, deadMetaCount,
+	entry, times := splitHandle(d.Handle)
+	args := make([]any, 0, 5+deadMetaCount+eventFieldCount)
+	args = append(args, consumerGroup, entry, times, d.ID, deadMetaCount,
 		"id", d.ID,
 		"provider", d.Provider,
 		"received_at", strconv.FormatInt(d.ReceivedAt.UnixNano(), 10),
@@ -627,13 +651,41 @@ func plainJSON(s string) bool {
 	return true
 }
 
-// parseEntry reads one {id, {name, value, ...}} entry of a script reply.
+// parseEntry reads one {id, {name, value, ...}[, times handed out]} entry
+// of fetchScript's reply.
 func parseEntry(e any, destination string) (Delivery, error) {
+	times := int64(1)
+	if pair, ok := e.([]any); ok && len(pair) == 3 {
+		times, ok = pair[2].(int64)
+		if !ok || times < 1 {
+			return Delivery{}, errors.New("malformed stream entry")
+		}
+		e = pair[:2]
+	}
 	id, values, err := entryValues(e)
 	if err != nil {
 		return Delivery{}, err
 	}
-	return deliveryFromValues(id, values, destination)
+	d, err := deliveryFromValues(id, values, destination)
+	if err == nil && times > 1 {
+		d.Handle += handleSep + strconv.FormatInt(times, 10)
+	}
+	return d, err
+}
+
+// handleSep separates a Delivery's Handle, the stream entry id, from the
+// number of times the entry was handed out, when it was taken over after
+// a lease (more than once).
+const handleSep = "#"
+
+// splitHandle returns the stream entry and the times it was handed out
+// that a Handle names.
+func splitHandle(h string) (entry, times string) {
+	entry, times, found := strings.Cut(h, handleSep)
+	if !found {
+		times = "1"
+	}
+	return entry, times
 }
 
 // entryValues splits a script reply's stream entry into its id and fields.
