@@ -23,7 +23,8 @@ const (
 	drainLimit = 64 << 10
 )
 
-// fetched is an entry as the queue handed it over, and when.
+// fetched is an entry as the queue handed it over, and when its fetch was
+// sent.
 type fetched struct {
 	dl store.Delivery
 	at time.Time
@@ -34,11 +35,17 @@ type fetched struct {
 // started is bounded by Timeout and queueOpTimeout instead. An entry that
 // has not started when ctx ends, or that waited longer than w.ahead, is
 // given back to the queue as it was, due at once, rather than left to its
-// lease. A delivered entry is passed to acks, when given, to be
-// acknowledged with others; attempt reports whether it was.
+// lease. One whose lease ran out is left alone: another fetch may have
+// taken it over (the queue fences its Retry then) or will. A delivered
+// entry is passed to acks, when given, to be acknowledged with others;
+// attempt reports whether it was.
 func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) bool {
 	dl := f.dl
-	if ctx.Err() != nil || time.Since(f.at) > w.ahead+time.Second {
+	waited := time.Since(f.at)
+	if waited > w.lease {
+		return false
+	}
+	if ctx.Err() != nil || waited > w.ahead+time.Second {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueOpTimeout)
 		defer cancel()
 		w.queueErrs.record(w.q.Retry(qctx, dl, time.Now()))

@@ -46,3 +46,26 @@ func TestEntryGivenBackUnattempted(t *testing.T) {
 		t.Errorf("%d requests for entries given back", n)
 	}
 }
+
+// An entry that waited out its whole lease may already be another fetch's
+// (the same consumer name's, after a reload): it is neither attempted nor
+// given back, so that a store that cannot fence a late Retry does not
+// move it from under its new holder. The queue's lease brings it back.
+func TestEntryPastItsLeaseLeftAlone(t *testing.T) {
+	var requests atomic.Int32
+	q := newFakeQueue()
+	q.add(memURL, testEvent("evt_lapsed"))
+	h := newHarness(t, q, testDestination(memURL))
+	batch, err := q.Fetch(context.Background(), memURL, "c", 1, h.w.lease)
+	if err != nil || len(batch) != 1 {
+		t.Fatal(batch, err)
+	}
+	h.w.client = memClient(func(http.ResponseWriter, *http.Request) { requests.Add(1) })
+	if h.w.attempt(context.Background(), fetched{batch[0], time.Now().Add(-h.w.lease - time.Millisecond)}, nil) {
+		t.Error("handed to the acker")
+	}
+	acked, dead, retries, _, pending := q.snapshot()
+	if n := requests.Load(); n != 0 || len(acked)+len(dead)+len(retries) != 0 || pending != 1 {
+		t.Errorf("%d requests, %d acks, %d dead, %d retries; want the entry left to its lease", n, len(acked), len(dead), len(retries))
+	}
+}

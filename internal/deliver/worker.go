@@ -67,7 +67,9 @@ type Worker struct {
 	// ahead is how long a fetched entry may wait for a sender; one that
 	// waited longer (behind a slow destination) goes back to the queue
 	// unattempted, so that its lease always covers wait and attempt.
-	ahead     time.Duration
+	ahead time.Duration
+	// lease is what Fetch asks for: ahead, Timeout and the margin.
+	lease     time.Duration
 	wake      chan struct{}
 	queueErrs errStreak
 	rnd       func() float64
@@ -131,6 +133,7 @@ func NewWorker(q store.Queue, d Destination, consumer string, client *http.Clien
 		w.held = make(chan struct{}, d.Concurrency+fetchAhead)
 		w.ahead = d.Timeout
 	}
+	w.lease = w.ahead + d.Timeout + max(d.Timeout, minLeaseMargin)
 	return w
 }
 
@@ -176,7 +179,10 @@ func (w *Worker) Run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		batch, err := w.q.Fetch(ctx, w.d.URL, w.consumer, n, w.ahead+w.d.Timeout+max(w.d.Timeout, minLeaseMargin))
+		// The lease starts once the request is sent: an entry's age is
+		// counted from before, so that the fetch's round trip is in it.
+		sent := time.Now()
+		batch, err := w.q.Fetch(ctx, w.d.URL, w.consumer, n, w.lease)
 		if err != nil {
 			w.release(n)
 			if ctx.Err() != nil {
@@ -204,7 +210,7 @@ func (w *Worker) Run(ctx context.Context) {
 		now := time.Now()
 		w.limiter.ReserveN(now, len(batch))
 		for _, dl := range batch {
-			p.ready <- fetched{dl, now}
+			p.ready <- fetched{dl, sent}
 		}
 		p.startSenders()
 	}
