@@ -49,6 +49,12 @@ const sdkConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /box {
+		webhook_verify box {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /coinbase-commerce {
 		webhook_verify coinbase-commerce {
 			secret ` + sdkSecret + `
@@ -93,7 +99,7 @@ const sdkConfig = `{
 // by the package are accepted (Sanity, WorkOS, Hygraph, Braintree, whose
 // URL challenge is answered as its SDK answers it), and requests the
 // gateway accepts are accepted by the package's verifier too (Replicate,
-// Razorpay, Coinbase Commerce, Customer.io, Webflow, Hygraph, Telnyx, whose
+// Razorpay, Coinbase Commerce, Customer.io, Webflow, Box, Hygraph, Telnyx, whose
 // signature needs its private key and is made with Go's ed25519).
 func TestProvidersSDK(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -212,6 +218,30 @@ func TestProvidersSDK(t *testing.T) {
 			verifiedBoth(t, c.provider, c.secret, h, body)
 		})
 	}
+	t.Run("box verifies", func(t *testing.T) {
+		// The SDK checks only signatures of version 1 with HmacSHA256, which
+		// Box names in headers the gateway passes on unread.
+		signed := func(at time.Time, body []byte) http.Header {
+			h, _, err := verify.Sign("box", verify.Options{Secrets: []string{sdkSecret}}, verify.SignRequest{
+				Body: body, Now: at, ID: "box-delivery-1",
+				Header: http.Header{"Box-Signature-Version": {"1"}, "Box-Signature-Algorithm": {"HmacSHA256"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		body := []byte(`{"type":"webhook_event","id":"evt-1","trigger":"FILE.UPLOADED"}`)
+		// The SDK refuses a delivery time ahead of its clock by any amount.
+		verifiedBoth(t, "box", sdkSecret, signed(time.Now().Add(-time.Second), body), body)
+		stale := signed(time.Now().Add(-11*time.Minute), body)
+		if got := send(t, http.MethodPost, g.URL("/box"), stale, body); got.Status != http.StatusUnauthorized {
+			t.Errorf("delivered 11 min ago: %d, want 401", got.Status)
+		}
+		if npmVerify(t, "box", sdkSecret, stale, body) {
+			t.Error("box-node-sdk accepts a delivery 11 min old")
+		}
+	})
 	t.Run("telnyx verifies", func(t *testing.T) {
 		signed := func(at time.Time, body []byte) http.Header {
 			ts := strconv.FormatInt(at.Unix(), 10)

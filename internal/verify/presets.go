@@ -955,7 +955,7 @@ var presets = []preset{
 		// configure both while rotating. 10 min as Box's SDKs.
 		Name:   "box",
 		Source: "https://developer.box.com/guides/webhooks/v2/signatures-v2/",
-		Proof:  proofPython,
+		Proof:  proofSDK + " (box-node-sdk 10.12.0 WebhooksManager.validateMessage accepts, and refuses it 11 min old, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "box-signature-primary",
 		Algorithm: "sha256", Encoding: "base64", Signed: "{body}{timestamp}",
 		TimestampHeader: "box-delivery-timestamp", TimestampFormat: "rfc3339", Tolerance: 10 * minute,

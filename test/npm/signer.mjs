@@ -13,6 +13,7 @@ import Razorpay from "razorpay";
 import { TelnyxWebhook } from "telnyx/lib/webhooks";
 import hygraph from "@hygraph/utils";
 import braintree from "braintree";
+import { WebhooksManager as BoxWebhooks } from "box-node-sdk/lib/managers/webhooks";
 import coinbase from "coinbase-commerce-node";
 import { verifyRequestSignature as customerioVerify } from "customerio-node";
 import { WebflowClient } from "webflow-api";
@@ -73,6 +74,8 @@ async function verify({ provider, secret, body, headers }) {
       case "telnyx":
         await new TelnyxWebhook(secret).verify(body, headers);
         return true;
+      case "box": // also refuses a delivery older than 10 min or from the future
+        return await BoxWebhooks.validateMessage(body, headers, secret);
       case "coinbase-commerce":
         return coinbase.Webhook.verifySigHeader(body, headers["x-cc-webhook-signature"], secret);
       case "customerio":
