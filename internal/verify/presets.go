@@ -900,7 +900,7 @@ var presets = []preset{
 		// the token itself: preset token). No window is mandated; 5 min.
 		Name:   "buildkite",
 		Source: "https://buildkite.com/docs/apis/webhooks#webhook-signature",
-		Proof:  proofS14,
+		Proof:  proofDocs + " (Buildkite's, from its Go library's tests: go-buildkite webhook_test.go; internal/verify/vectors_published_test.go)",
 		Kind:   kindHMAC, Header: "X-Buildkite-Signature", List: kvList(',', "timestamp", "signature"),
 		Algorithm: "sha256", Encoding: "hex", Signed: "{timestamp}.{body}",
 		TimestampFormat: "unix", Tolerance: 5 * minute,
@@ -942,7 +942,7 @@ var presets = []preset{
 		// Several v1= signatures while a secret rotates.
 		Name:   "pagerduty",
 		Source: "https://developer.pagerduty.com/docs/webhooks/webhook-signatures/",
-		Proof:  proofS14,
+		Proof:  proofDocs + " (PagerDuty's, from its Go library's tests: go-pagerduty webhookv3_test.go; internal/verify/vectors_published_test.go)",
 		Kind:   kindHMAC, Header: "X-PagerDuty-Signature", List: listFormat{sep: ','}, Prefix: "v1=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		IDFields:    []string{"event.id"},

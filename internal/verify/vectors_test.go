@@ -121,7 +121,7 @@ func mac64(secret, msg string) string {
 func unix(s int64) time.Time { return time.Unix(s, 0) }
 
 func vectors() []vector {
-	return append(append(firstVectors(), longTailVectors()...), moreVectors()...)
+	return append(append(append(firstVectors(), longTailVectors()...), moreVectors()...), publishedVectors()...)
 }
 
 func firstVectors() []vector {
