@@ -73,6 +73,24 @@ const sdkConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /whatsapp {
+		webhook_verify whatsapp {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /instagram {
+		webhook_verify instagram {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
+	handle /threads {
+		webhook_verify threads {
+			secret ` + sdkSecret + `
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /hygraph {
 		webhook_verify hygraph {
 			secret ` + sdkSecret + `
@@ -96,10 +114,11 @@ const sdkConfig = `{
 
 // TestProvidersSDK proves presets added after the first fifty against the
 // providers' own npm packages, through the built gateway: requests signed
-// by the package are accepted (Sanity, WorkOS, Hygraph, Braintree, whose
-// URL challenge is answered as its SDK answers it), and requests the
-// gateway accepts are accepted by the package's verifier too (Replicate,
-// Razorpay, Coinbase Commerce, Customer.io, Webflow, Box, Hygraph, Telnyx, whose
+// by the package are accepted (Sanity, WorkOS, Hygraph; Braintree, whose
+// URL challenge is answered as its SDK answers it; WhatsApp, Instagram and
+// Threads, signed with Meta's WhatsApp SDK), and requests the gateway
+// accepts are accepted by the package's verifier too (Replicate, Razorpay,
+// Coinbase Commerce, Customer.io, Webflow, Box, Hygraph, Telnyx, whose
 // signature needs its private key and is made with Go's ed25519).
 func TestProvidersSDK(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -154,6 +173,17 @@ func TestProvidersSDK(t *testing.T) {
 		wrong := npmSign(t, "workos", "x"+sdkSecret, "", time.Now().UnixMilli(), body)
 		if status, _, _ := post(t, g.URL("/workos"), wrong, body); status != http.StatusUnauthorized {
 			t.Errorf("signed with another secret: %d, want 401", status)
+		}
+	})
+
+	t.Run("meta's whatsapp sdk signs", func(t *testing.T) {
+		body := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"102","changes":[{"field":"messages","value":{}}]}]}`)
+		for _, p := range []string{"whatsapp", "instagram", "threads"} {
+			accepted(t, "/"+p, npmSign(t, p, sdkSecret, "", 0, body), body)
+		}
+		wrong := npmSign(t, "whatsapp", "x"+sdkSecret, "", 0, body)
+		if status, _, _ := post(t, g.URL("/whatsapp"), wrong, body); status != http.StatusUnauthorized {
+			t.Errorf("signed with another app secret: %d, want 401", status)
 		}
 	})
 

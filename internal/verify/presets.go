@@ -268,7 +268,7 @@ var presets = []preset{
 		// as facebook's; the type is the first change's field.
 		Name:   "instagram",
 		Source: "https://developers.facebook.com/docs/instagram-platform/webhooks (X-Hub-Signature-256, the app secret)",
-		Proof:  proofS14,
+		Proof:  proofSDK + " (Meta's one app-secret scheme, signed by whatsapp 0.0.5-Alpha generateXHub256Sig, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		EventFields: []string{"entry.0.changes.0.field", "object"},
@@ -279,7 +279,7 @@ var presets = []preset{
 		// as facebook's; the type is the first change's field.
 		Name:   "whatsapp",
 		Source: "https://developers.facebook.com/docs/whatsapp/cloud-api/guides/set-up-webhooks (X-Hub-Signature-256, the app secret)",
-		Proof:  proofS14,
+		Proof:  proofSDK + " (whatsapp 0.0.5-Alpha, Meta's WhatsApp SDK, generateXHub256Sig signs, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		EventFields: []string{"entry.0.changes.0.field", "object"},
@@ -290,7 +290,7 @@ var presets = []preset{
 		// as facebook's; the type is the first change's field.
 		Name:   "threads",
 		Source: "https://developers.facebook.com/docs/threads/webhooks (X-Hub-Signature-256, the app secret)",
-		Proof:  proofS14,
+		Proof:  proofSDK + " (Meta's one app-secret scheme, signed by whatsapp 0.0.5-Alpha generateXHub256Sig, test/providers_sdk_test.go)",
 		Kind:   kindHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=",
 		Algorithm: "sha256", Encoding: "hex", Signed: "{body}",
 		EventFields: []string{"entry.0.changes.0.field", "object"},

@@ -17,6 +17,10 @@ import { WebhooksManager as BoxWebhooks } from "box-node-sdk/lib/managers/webhoo
 import coinbase from "coinbase-commerce-node";
 import { verifyRequestSignature as customerioVerify } from "customerio-node";
 import { WebflowClient } from "webflow-api";
+import { createRequire } from "node:module";
+
+// Meta's WhatsApp SDK exports no subpath; its signer is loaded by file.
+const { generateXHub256Sig } = createRequire(import.meta.url)("./node_modules/whatsapp/build/utils.js");
 
 const input = JSON.parse(await new Promise((resolve) => {
   let data = "";
@@ -36,6 +40,10 @@ async function sign({ provider, secret, body, id, timestamp }) {
       const stripe = new Stripe("sk_test_unused");
       return { "Stripe-Signature": stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp }) };
     }
+    case "whatsapp": // Meta signs Instagram's and Threads' webhooks the same way
+    case "instagram":
+    case "threads":
+      return { "X-Hub-Signature-256": "sha256=" + generateXHub256Sig(body, secret) };
     case "sanity": // timestamp in milliseconds
       return { "sanity-webhook-signature": await encodeSignatureHeader(body, timestamp, secret), "idempotency-key": id };
     case "hygraph": // signs at Date.now()
