@@ -243,7 +243,8 @@ func TestVideoCaddyfile(t *testing.T) {
 		// Mux SDK's vectors prove the scheme in internal/verify.
 		mux := func(id, typ string) (int, string) {
 			body := fmt.Appendf(nil, `{"type":%q,"id":%q,"object":{"type":"asset","id":"as_1"},"data":{"status":"ready"}}`, typ, id)
-			h := npmSign(t, "stripe", muxSecret, "", time.Now().Unix(), body)
+			// Each at another second: a resend is a new signed request.
+			h := npmSign(t, "stripe", muxSecret, "", time.Now().Unix()-sent.Add(1), body)
 			status, resp, _ := post(t, g.URL("/mux"), map[string]string{"Mux-Signature": h["Stripe-Signature"]}, body)
 			return status, resp
 		}
