@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The admin API serves the running config's app. A reload that fails (a
@@ -24,6 +25,11 @@ func TestAdminServesTheRunningConfig(t *testing.T) {
 		}
 		return out
 	}
+	// Caddy makes a config the running one just after its servers
+	// listen: until then the admin API answers 503 (retry).
+	eventually(t, 10*time.Second, "the admin API to serve the running config", func() bool {
+		return g.AdminJSON(http.MethodGet, "/webhook_ingress/queues", nil, nil) == http.StatusOK
+	})
 	running := len(queues())
 	if running == 0 {
 		t.Fatal("no queues listed")
