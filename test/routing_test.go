@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,12 +104,29 @@ func routedEvent(typ, extra string) []byte {
 // new signed request (a duplicate), not a replay of the same one.
 func sendEvent(t *testing.T, g *gateway, path, id string, body []byte) (int, string) {
 	t.Helper()
-	ts := time.Now().Add(-time.Duration(sent.Add(1)) * time.Second)
+	ts := time.Unix(signingSecond(), 0)
 	status, resp, _ := post(t, g.URL(path), signedStandard(t, id, ts, body), body)
 	return status, resp
 }
 
-var sent atomic.Int64
+var signed struct {
+	sync.Mutex
+	last int64
+}
+
+// signingSecond returns a past second that no earlier call returned,
+// however long each signing takes: an offset from the clock alone repeats
+// a second when a call takes one.
+func signingSecond() int64 {
+	signed.Lock()
+	defer signed.Unlock()
+	at := time.Now().Unix() - 1
+	if signed.last != 0 {
+		at = min(at, signed.last-1)
+	}
+	signed.last = at
+	return at
+}
 
 func routeSync(t *testing.T, g *gateway, be *backend) {
 	status, resp := sendEvent(t, g, "/sync", "s_ready", routedEvent("render.ready", ""))
@@ -244,7 +261,7 @@ func TestVideoCaddyfile(t *testing.T) {
 		mux := func(id, typ string) (int, string) {
 			body := fmt.Appendf(nil, `{"type":%q,"id":%q,"object":{"type":"asset","id":"as_1"},"data":{"status":"ready"}}`, typ, id)
 			// Each at another second: a resend is a new signed request.
-			h := npmSign(t, "stripe", muxSecret, "", time.Now().Unix()-sent.Add(1), body)
+			h := npmSign(t, "stripe", muxSecret, "", signingSecond(), body)
 			status, resp, _ := post(t, g.URL("/mux"), map[string]string{"Mux-Signature": h["Stripe-Signature"]}, body)
 			return status, resp
 		}
