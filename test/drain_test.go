@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
 )
 
 // drainConfig delivers to a slow backend with concurrency 4, and gives way
@@ -147,72 +145,60 @@ func halfSent(t *testing.T, g *gateway, n int) func() {
 // old measure (requests in flight, counted before the body was read) 8
 // idle senders made every destination deliver one event at a time.
 func TestIdleSendersDoNotSlowDelivery(t *testing.T) {
-	for _, st := range []string{"embedded", "redis"} {
-		t.Run(st, func(t *testing.T) {
-			redisURL := ""
-			if st == "redis" {
-				redisURL = redistest.Start(t).URL()
-			}
-			be := newBackend(t)
-			arr := new(arrivals)
-			be.SetStatus(func(_ int, r recorded) int {
-				arr.record(r)
-				time.Sleep(20 * time.Millisecond)
-				return http.StatusOK
-			})
-			const events, rounds = 200, 5
-			var plain, idle []time.Duration
-			// Side by side, interleaved, each side by its median round: the
-			// machine is shared, and a busy moment slows one drain alone.
-			for round := range rounds {
-				g, c := fillDrain(t, be, redisURL, fmt.Sprintf("plain%d", round), events)
-				plain = append(plain, timeDrain(t, g, arr, c, func() func() { return func() {} }))
-
-				g, c = fillDrain(t, be, redisURL, fmt.Sprintf("idle%d", round), events)
-				// The idle senders connect once the gateway listens, and
-				// stay for its whole drain.
-				idle = append(idle, timeDrain(t, g, arr, c, func() func() { return halfSent(t, g, 8) }))
-			}
-			slices.Sort(plain)
-			slices.Sort(idle)
-			ratio := plain[rounds/2].Seconds() / idle[rounds/2].Seconds()
-			t.Logf("%d events, concurrency 4, 20 ms a delivery: drained in %v without idle senders, %v with 8 (median rate %.2fx)",
-				events, plain, idle, ratio)
-			if ratio < 0.9 {
-				t.Errorf("8 idle half-sent requests slowed the drain to %.2fx of its rate without them, want >= 0.9", ratio)
-			}
+	withEachStore(t, func(t *testing.T, be *backend, vars gatewayVars) {
+		redisURL := vars.Redis
+		arr := new(arrivals)
+		be.SetStatus(func(_ int, r recorded) int {
+			arr.record(r)
+			time.Sleep(20 * time.Millisecond)
+			return http.StatusOK
 		})
-	}
+		const events, rounds = 200, 5
+		var plain, idle []time.Duration
+		// Side by side, interleaved, each side by its median round: the
+		// machine is shared, and a busy moment slows one drain alone.
+		for round := range rounds {
+			g, c := fillDrain(t, be, redisURL, fmt.Sprintf("plain%d", round), events)
+			plain = append(plain, timeDrain(t, g, arr, c, func() func() { return func() {} }))
+
+			g, c = fillDrain(t, be, redisURL, fmt.Sprintf("idle%d", round), events)
+			// The idle senders connect once the gateway listens, and
+			// stay for its whole drain.
+			idle = append(idle, timeDrain(t, g, arr, c, func() func() { return halfSent(t, g, 8) }))
+		}
+		slices.Sort(plain)
+		slices.Sort(idle)
+		ratio := plain[rounds/2].Seconds() / idle[rounds/2].Seconds()
+		t.Logf("%d events, concurrency 4, 20 ms a delivery: drained in %v without idle senders, %v with 8 (median rate %.2fx)",
+			events, plain, idle, ratio)
+		if ratio < 0.9 {
+			t.Errorf("8 idle half-sent requests slowed the drain to %.2fx of its rate without them, want >= 0.9", ratio)
+		}
+	})
 }
 
 // A destination that slows down gets at most `concurrency` requests at
 // once, however many events are fetched ahead of them.
 func TestSlowDestinationGetsAtMostConcurrency(t *testing.T) {
-	for _, st := range []string{"embedded", "redis"} {
-		t.Run(st, func(t *testing.T) {
-			redisURL := ""
-			if st == "redis" {
-				redisURL = redistest.Start(t).URL()
+	withEachStore(t, func(t *testing.T, be *backend, vars gatewayVars) {
+		redisURL := vars.Redis
+		arr := new(arrivals)
+		var inFlight, peak atomic.Int32
+		be.SetStatus(func(_ int, r recorded) int {
+			arr.record(r)
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
-			be := newBackend(t)
-			arr := new(arrivals)
-			var inFlight, peak atomic.Int32
-			be.SetStatus(func(_ int, r recorded) int {
-				arr.record(r)
-				n := inFlight.Add(1)
-				defer inFlight.Add(-1)
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-				}
-				time.Sleep(200 * time.Millisecond)
-				return http.StatusOK
-			})
-			g, c := fillDrain(t, be, redisURL, "slow", 24)
-			timeDrain(t, g, arr, c, func() func() { return func() {} })
-			if p := peak.Load(); p > 4 {
-				t.Errorf("%d requests at once at the destination, concurrency is 4", p)
-			} else {
-				t.Logf("at most %d requests at once at the destination, concurrency 4", p)
-			}
+			time.Sleep(200 * time.Millisecond)
+			return http.StatusOK
 		})
-	}
+		g, c := fillDrain(t, be, redisURL, "slow", 24)
+		timeDrain(t, g, arr, c, func() func() { return func() {} })
+		if p := peak.Load(); p > 4 {
+			t.Errorf("%d requests at once at the destination, concurrency is 4", p)
+		} else {
+			t.Logf("at most %d requests at once at the destination, concurrency 4", p)
+		}
+	})
 }

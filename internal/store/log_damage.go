@@ -33,8 +33,14 @@ type span struct{ start, end int64 }
 // drops the segment; the copy stays for the operator.
 func (s *Log) damage(seg *segment, path string, off, n int64) {
 	seg.damaged = append(seg.damaged, span{off, off + n})
+	s.quarantineAndReport(seg.f, path, off, n)
+}
+
+// quarantineAndReport copies the damaged bytes [off, off+n) of the segment
+// at path, read from f, to "<segment>.damaged-<offset>" and reports them.
+func (s *Log) quarantineAndReport(f io.ReaderAt, path string, off, n int64) {
 	d := Damage{Segment: path, Offset: off, Length: n, Quarantine: fmt.Sprintf("%s.damaged-%d", path, off)}
-	if d.QuarantineErr = quarantine(d.Quarantine, io.NewSectionReader(seg.f, off, n)); d.QuarantineErr != nil {
+	if d.QuarantineErr = quarantine(d.Quarantine, io.NewSectionReader(f, off, n)); d.QuarantineErr != nil {
 		d.Quarantine = ""
 	}
 	s.report(d)

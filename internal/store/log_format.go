@@ -291,11 +291,7 @@ func (s *Log) upgradePredecessor(seg *segment, path string, sr *segReader, end i
 			if last && sr.predecessorTorn(off, end) {
 				s.report(Damage{Segment: path, Offset: off, Length: end - off, Torn: true})
 			} else {
-				d := Damage{Segment: path, Offset: off, Length: end - off, Quarantine: fmt.Sprintf("%s.damaged-%d", path, off)}
-				if d.QuarantineErr = quarantine(d.Quarantine, io.NewSectionReader(seg.f, off, end-off)); d.QuarantineErr != nil {
-					d.Quarantine = ""
-				}
-				s.report(d)
+				s.quarantineAndReport(seg.f, path, off, end-off)
 			}
 			break
 		}
