@@ -61,6 +61,15 @@ type App struct {
 	// suits a machine that ingest should have to itself during bursts.
 	// caddy_webhook_ingest_verified_per_second shows the rate.
 	YieldToIngest int `json:"yield_to_ingest,omitempty"`
+	// Retain keeps every verified event in the event log for this long
+	// after it arrived: its metadata, credential-free headers, body, the
+	// gateway's answer and each delivery attempt, for the admin API to
+	// list, show and replay. 0 (the default) keeps no event log.
+	Retain caddy.Duration `json:"retain,omitempty"`
+	// RetainSize caps the embedded store's event log, in bytes; the
+	// oldest records are dropped first. Default: 1 GiB. Redis keeps the
+	// log for Retain and leaves its size to Redis's memory policy.
+	RetainSize int64 `json:"retain_size,omitempty"`
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -81,6 +90,9 @@ type App struct {
 	yielding atomic.Bool
 	// routing holds the config's webhook_event matchers, checked on Start.
 	routing routingCheck
+	// events writes the event log; nil when Retain is 0. Set by Start,
+	// before the app serves.
+	events *recorder
 }
 
 // CaddyModule returns the Caddy module information.
@@ -105,6 +117,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.YieldToIngest < 0 {
 		return fmt.Errorf("webhook_ingress: yield_to_ingest must not be negative")
+	}
+	if a.Retain < 0 || a.RetainSize < 0 {
+		return fmt.Errorf("webhook_ingress: retain and retain_size must not be negative")
 	}
 	if a.Redis != nil {
 		cfg, err := a.Redis.storeConfig()
@@ -152,13 +167,18 @@ func (a *App) Start() error {
 			zap.String("store", a.storeKind()), zap.Error(err))
 	}
 	consumer := consumerName()
+	a.events = a.startRecorder(st)
+	observe := func(o deliver.Outcome) {
+		observeDelivery(o)
+		a.recordAttempt(o)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	dests := make([]string, 0, len(a.destinations))
 	a.running = make(map[string]*deliver.Worker, len(a.destinations))
 	for _, d := range a.destinations {
 		dests = append(dests, d.URL)
-		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), observeDelivery)
+		w := deliver.NewWorker(st, d, consumer, deliveryClient(), a.logger.Named("deliver"), observe)
 		w.YieldTo(a.ingestBusy)
 		a.running[d.URL] = w
 		a.workers.Add(1)

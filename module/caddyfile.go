@@ -3,6 +3,7 @@ package webhookingress
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,6 +34,8 @@ func init() {
 //	webhook_ingress {
 //		data_dir <path>
 //		yield_to_ingest <verified requests per second>|off
+//		retain <duration>|off
+//		retain_size <size>
 //		redis [<url>] {
 //			key_prefix <prefix>
 //			cluster <addr>...
@@ -65,6 +68,28 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("yield_to_ingest must be a number of verified requests per second or off, not %q", v)
 			}
 			app.YieldToIngest = n
+		case "retain":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			if v != "off" {
+				dur, err := caddy.ParseDuration(v)
+				if err != nil || dur <= 0 {
+					return nil, d.Errf("retain must be how long to keep events (72h, 7d) or off, not %q", v)
+				}
+				app.Retain = caddy.Duration(dur)
+			}
+		case "retain_size":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 || n > math.MaxInt64 {
+				return nil, d.Errf("retain_size must be a size such as 500MB or 2GiB, not %q", v)
+			}
+			app.RetainSize = int64(n)
 		case "redis":
 			cfg, err := parseRedis(d)
 			if err != nil {
@@ -72,7 +97,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 			app.Redis = cfg
 		default:
-			return nil, d.Errf("unrecognized webhook_ingress option %q (want data_dir, yield_to_ingest or redis)", d.Val())
+			return nil, d.Errf("unrecognized webhook_ingress option %q (want data_dir, yield_to_ingest, retain, retain_size or redis)", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "webhook_ingress", Value: caddyconfig.JSON(app, nil)}, nil

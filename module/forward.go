@@ -160,8 +160,9 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		if err != nil {
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
-		h = &handoff{id: bodyHash(body), body: body}
+		h = &handoff{id: bodyHash(body), body: body, received: time.Now()}
 	}
+	h.forwarded = true
 	dests := f.Destinations
 	if f.filters != nil {
 		if dests = f.wanted(h.eventType()); len(dests) == 0 {
@@ -181,12 +182,14 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		claim = *h.claim
 	}
 	ev := store.Event{
-		ID:         h.id,
-		Provider:   h.provider,
-		Header:     deliver.EndToEnd(r.Header),
-		Body:       h.body,
-		ReceivedAt: time.Now(),
+		ID:       h.id,
+		Provider: h.provider,
+		Header:   deliver.EndToEnd(r.Header),
+		Body:     h.body,
+		// The event log's key of the event is computed from it.
+		ReceivedAt: h.received,
 	}
+	h.header = ev.Header
 	// The sender may hang up; the event must still be queued whole or not at all.
 	ctx := context.WithoutCancel(r.Context())
 	start := time.Now()
@@ -209,6 +212,7 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		}
 	}
 	h.committed = h.claim != nil
+	f.app.recordAnswered(h, http.StatusAccepted, dests, true)
 	f.app.notify(dests)
 	writeStatus(w, http.StatusAccepted, h.id, "accepted")
 	return nil
@@ -258,6 +262,7 @@ func (f *Forward) unrouted(w http.ResponseWriter, r *http.Request, h *handoff) e
 		v.app.background(func() { v.finishClaim(h, true) })
 	}
 	h.unrouted = true
+	f.app.recordAnswered(h, http.StatusOK, nil, false)
 	writeStatus(w, http.StatusOK, h.id, "unrouted")
 	return nil
 }

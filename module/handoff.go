@@ -2,6 +2,7 @@ package webhookingress
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
@@ -53,7 +55,14 @@ type handoff struct {
 	id       string // the Webhook-Id
 	provider string
 	body     []byte
-	claim    *store.Claim // nil when nothing is claimed
+	// received is when verify started on the request, scope its claim
+	// scope: with id and provider they name its event log record.
+	received time.Time
+	scope    string
+	// header is what the event log keeps of the request's headers; set
+	// only while the app keeps an event log.
+	header http.Header
+	claim  *store.Claim // nil when nothing is claimed
 	// store is the store of the claim; it finishes it even if the app
 	// stops meanwhile (a reload), since the next config shares it.
 	store store.Store
@@ -62,8 +71,10 @@ type handoff struct {
 	takeover *Verify
 	// committed: webhook_forward's enqueue committed the claim. refused:
 	// webhook_forward answered a refused or failed takeover. unrouted: the
-	// event was answered without reaching a destination.
-	committed, refused, unrouted bool
+	// event was answered without reaching a destination. forwarded:
+	// webhook_forward answered it, and recorded it in the event log if
+	// it was queued or unrouted.
+	committed, refused, unrouted, forwarded bool
 	// The event type and body fields, read when first asked for.
 	lazyFields
 	// answer is what the next handler answered, for verify to finish the
@@ -99,6 +110,10 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		repl.Map(h.placeholder)
 	}
 	stripCredentials(r, v.verifier)
+	r.Header.Del(deliver.ReplayHeader) // only the event log's replays are replays
+	if v.app != nil && v.app.events != nil {
+		h.header = deliver.EndToEnd(r.Header)
+	}
 	r.Header.Set("Webhook-Id", h.id)
 	r.Header.Set("Webhook-Provider", h.provider)
 	r.Body = io.NopCloser(bytes.NewReader(h.body))
@@ -122,6 +137,11 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	rec := &h.answer
 	rec.ResponseWriterWrapper.ResponseWriter = w
+	defer func() {
+		if v.app != nil && !h.forwarded && !h.refused {
+			v.app.recordAnswered(h, cmp.Or(rec.status, http.StatusOK), nil, false)
+		}
+	}()
 	if h.claim == nil {
 		err = next.ServeHTTP(rec, r)
 		answerUnrouted(rec, h, err)

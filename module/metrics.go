@@ -62,6 +62,10 @@ var (
 		Namespace: "caddy", Subsystem: "webhook", Name: "store_damaged_frames_total",
 		Help: "Damaged stretches of the embedded store's log skipped at start (each quarantined beside the log).",
 	})
+	eventsUnrecorded = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhook", Name: "events_unrecorded_total",
+		Help: "Event log records and attempts not written (the store failed, or too many waited); the events themselves were answered or queued as usual.",
+	})
 )
 
 // registerMetrics adds the collectors to this config's registry. Several
@@ -73,7 +77,7 @@ func registerMetrics(ctx caddy.Context) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{requestsTotal, verifyDuration, storeDuration,
-		queueDepth, queueOldestAge, deliveriesTotal, deliveryDuration, deadLetters, storeDamaged} {
+		queueDepth, queueOldestAge, deliveriesTotal, deliveryDuration, deadLetters, storeDamaged, eventsUnrecorded} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

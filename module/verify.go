@@ -184,7 +184,8 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if id == "" {
 		id = bodyHash(body)
 	}
-	h := &handoff{id: id, provider: v.Provider, body: body, lazyFields: lazyFields{verifier: v.verifier, req: req}}
+	h := &handoff{id: id, provider: v.Provider, body: body, received: start, scope: v.scope.get(r, v),
+		lazyFields: lazyFields{verifier: v.verifier, req: req}}
 
 	claim, err := v.claimFor(r, res, id, body)
 	if err != nil {

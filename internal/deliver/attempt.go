@@ -63,6 +63,9 @@ func (w *Worker) attempt(ctx context.Context, f fetched, acks chan<- delivered) 
 		Attempt:     dl.Attempts,
 		Status:      status,
 		Duration:    now.Sub(start),
+		At:          start,
+		ReceivedAt:  dl.ReceivedAt,
+		ReplayOf:    dl.Header.Get(ReplayHeader),
 	}
 
 	if err == nil && acks != nil {

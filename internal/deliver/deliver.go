@@ -38,7 +38,20 @@ type Outcome struct {
 	Duration    time.Duration
 	// Result is "delivered", "retry" or "dead".
 	Result string
+	// At is when the attempt started.
+	At time.Time
+	// ReceivedAt is when the event was queued (a replay: when it was
+	// replayed).
+	ReceivedAt time.Time
+	// ReplayOf is the event log key of the event a replay replays; ""
+	// for an event as the sender sent it.
+	ReplayOf string
 }
+
+// ReplayHeader marks a replay from the event log; its value is the key of
+// the replayed event's record. Only a replay carries it: a sender's is
+// dropped at the edge.
+const ReplayHeader = "Webhook-Replay-Of"
 
 // Results of an attempt, as in Outcome.Result.
 const (

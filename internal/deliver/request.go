@@ -32,6 +32,7 @@ var hopByHop = map[string]bool{
 	"Webhook-Id":          true,
 	"Webhook-Provider":    true,
 	"Webhook-Attempt":     true,
+	ReplayHeader:          true,
 }
 
 // newRequest builds attempt number dl.Attempts of dl: the original body and the
@@ -54,6 +55,11 @@ func (w *Worker) newRequest(ctx context.Context, dl store.Delivery) (*http.Reque
 	}
 	// Counted across redrives: the receiver sees every attempt it was sent.
 	h.Set("Webhook-Attempt", strconv.Itoa(dl.EarlierAttempts+dl.Attempts))
+	if of := dl.Header.Get(ReplayHeader); of != "" {
+		h.Set(ReplayHeader, of)
+	} else {
+		h.Del(ReplayHeader) // a destination's header setting cannot fake one
+	}
 	if w.signer != nil {
 		now := time.Now()
 		h.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))
