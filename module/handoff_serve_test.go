@@ -87,7 +87,9 @@ const handoffSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // would, and returns the answer, the error ServeHTTP returned, and the
 // calls the store got before the answer and once the app's background
 // commits are done. A panic of next is recovered and returned as the error.
-func serveRoute(t *testing.T, st store.Store, calls func() []string, next caddyhttp.MiddlewareHandler) (rec *httptest.ResponseRecorder, err error, before, after []string) {
+// setup, when given, adjusts the app and the request before it is served.
+func serveRoute(t *testing.T, st store.Store, calls func() []string, next caddyhttp.MiddlewareHandler,
+	setup ...func(*App, *http.Request)) (rec *httptest.ResponseRecorder, err error, before, after []string) {
 	t.Helper()
 	opts := verify.Options{Secrets: []string{handoffSecret}}
 	vf, err := verify.New("standard", opts)
@@ -114,6 +116,9 @@ func serveRoute(t *testing.T, st store.Store, calls func() []string, next caddyh
 	ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, srv)
 	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://hooks.example/hooks", bytes.NewReader(body))
 	r.Header = header
+	for _, f := range setup {
+		f(app, r)
+	}
 	rec = httptest.NewRecorder()
 	err = func() (err error) {
 		defer func() {
