@@ -35,8 +35,10 @@ const (
 	// Bounds on records waiting for the writer.
 	maxPendingEvents = 8192
 	maxPendingBytes  = 64 << 20
-	// expireEvery spaces ExpireEvents calls.
-	expireEvery = time.Minute
+	// expireEvery spaces ExpireEvents calls (a short retain more often,
+	// down to minExpireEvery).
+	expireEvery    = time.Minute
+	minExpireEvery = time.Second
 	// eventWriteTimeout bounds one RecordEvents call.
 	eventWriteTimeout = 10 * time.Second
 )
@@ -134,11 +136,12 @@ func optional[T any](v *T) []T {
 }
 
 // run writes what gathers until ctx ends, then writes the rest once more;
-// it expires old records every expireEvery.
+// it expires old records every expireEvery or, for a short retain, twice
+// per retain.
 func (rec *recorder) run(ctx context.Context) {
 	defer close(rec.done)
 	rec.expire()
-	expiry := time.NewTicker(expireEvery)
+	expiry := time.NewTicker(min(expireEvery, max(rec.retain/2, minExpireEvery)))
 	defer expiry.Stop()
 	for {
 		select {

@@ -167,7 +167,7 @@ func (g *gateway) AdminURL(path string) string {
 	return fmt.Sprintf("http://localhost:%d%s", g.Admin, path)
 }
 
-// AdminJSON GETs an admin path and decodes its JSON answer into out.
+// AdminJSON calls an admin path and decodes its JSON 2xx answer into out.
 func (g *gateway) AdminJSON(method, path string, body any, out any) int {
 	g.t.Helper()
 	var rd io.Reader
@@ -185,7 +185,7 @@ func (g *gateway) AdminJSON(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode == http.StatusOK {
+	if out != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			g.t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}
