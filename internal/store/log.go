@@ -75,6 +75,8 @@ type Log struct {
 	writes  chan *logOp
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	ev eventLog // events_log.go
 }
 
 var (
@@ -99,6 +101,8 @@ type LogOptions struct {
 	beforeDelete func(path string)
 	// lazySync, for tests, replaces lazySyncInterval.
 	lazySync time.Duration
+	// eventSegmentSize, for tests, replaces defaultEventSegmentSize.
+	eventSegmentSize int64
 }
 
 const (
@@ -158,6 +162,11 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		lock.Unlock()
 		return nil, err
 	}
+	if err := s.openEvents(); err != nil {
+		s.closeFiles()
+		lock.Unlock()
+		return nil, err
+	}
 	s.wg.Add(2)
 	go s.writer(s.writes)
 	go s.sweeper()
@@ -192,6 +201,9 @@ func (s *Log) Close() error {
 		err = cerr
 	}
 	s.segMu.Unlock()
+	if cerr := s.closeEvents(); err == nil {
+		err = cerr
+	}
 	if uerr := s.lock.Unlock(); err == nil {
 		err = uerr
 	}
