@@ -99,7 +99,8 @@ type eventChunk struct {
 
 // RecordEvents writes b in one round trip: one pipeline of script calls of
 // up to maxEventChunk records and attempts each, in b's order. Records and
-// attempts whose retention already ended are skipped.
+// attempts whose retention already ended, or whose key is no EventKey, are
+// skipped: they cost the log themselves only, not the batch.
 func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 	if len(b.Records) == 0 && len(b.Attempts) == 0 {
 		return nil
@@ -160,10 +161,7 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 	}
 	for i := range b.Records {
 		rec := b.Records[i].Bounded()
-		at, err := eventExpiry(rec.Key, retain)
-		if err != nil {
-			return nil, err
-		}
+		at := eventExpiry(rec.Key, retain)
 		if at <= now {
 			continue
 		}
@@ -189,10 +187,7 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 	// the script reads them.
 	for _, a := range b.Attempts {
 		a = a.Bounded()
-		at, err := eventExpiry(a.Key, retain)
-		if err != nil {
-			return nil, err
-		}
+		at := eventExpiry(a.Key, retain)
 		if at <= now {
 			continue
 		}
@@ -204,12 +199,13 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 }
 
 // eventExpiry is when the record of key expires: its time plus retain, in
-// Unix ms.
-func eventExpiry(key string, retain int64) (int64, error) {
+// Unix ms; 0 for a key of another shape, which the log cannot hold (no
+// time to list or expire it by).
+func eventExpiry(key string, retain int64) int64 {
 	if !IsEventKey(key) {
-		return 0, fmt.Errorf("redis event log: %q is not an event key", key)
+		return 0
 	}
-	return eventKeyNanos(key)/int64(time.Millisecond) + retain, nil
+	return eventKeyNanos(key)/int64(time.Millisecond) + retain
 }
 
 // eventKeyNanos is the time part of a well-formed EventKey.
@@ -441,37 +437,60 @@ func anys(s []string) []any {
 }
 
 // ReadEvent reads a whole record: the hash ref names when ref is a key,
-// else that of the newest record of the Webhook-Id ref. A key and an id
-// are looked up in one pipeline; an id costs one more round trip.
+// else that of the newest record of the Webhook-Id ref. A record that
+// ExpireEvents dropped from the index is gone, though its hash may not
+// have expired yet. A key and an id are looked up in one pipeline; an id
+// costs one more round trip.
 func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 	if ref == "" || len(ref) > maxEventField {
 		return nil, nil
 	}
-	tag := r.evTag()
 	p := r.client.Pipeline()
-	var byKey *redis.MapStringStringCmd
+	var byKey eventRead
 	if IsEventKey(ref) {
-		byKey = p.HGetAll(ctx, tag+ref)
+		byKey = r.readEvent(ctx, p, ref)
 	}
-	byID := p.Get(ctx, tag+"id:"+ref)
+	byID := p.Get(ctx, r.evTag()+"id:"+ref)
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	if byKey != nil && len(byKey.Val()) > 0 {
-		return eventFromHash(ref, byKey.Val())
+	if byKey.hash != nil {
+		if rec, err := byKey.record(); rec != nil || err != nil {
+			return rec, err
+		}
 	}
 	key := byID.Val()
 	if !IsEventKey(key) {
 		return nil, nil
 	}
-	h, err := r.client.HGetAll(ctx, tag+key).Result()
-	if err != nil {
+	p = r.client.Pipeline()
+	read := r.readEvent(ctx, p, key)
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	if len(h) == 0 {
+	return read.record()
+}
+
+// eventRead is a record's hash and its index entry, read in a pipeline.
+type eventRead struct {
+	key   string
+	hash  *redis.MapStringStringCmd
+	score *redis.FloatCmd
+}
+
+func (r *Redis) readEvent(ctx context.Context, p redis.Pipeliner, key string) eventRead {
+	tag := r.evTag()
+	return eventRead{key: key, hash: p.HGetAll(ctx, tag+key), score: p.ZScore(ctx, tag+"idx", key)}
+}
+
+// record is the record read, nil when there is none: no hash, or one of a
+// record that the index no longer lists (attempts alone are never listed).
+func (e eventRead) record() (*EventRecord, error) {
+	h := e.hash.Val()
+	if _, listed := h["m"]; len(h) == 0 || listed && e.score.Err() != nil {
 		return nil, nil
 	}
-	return eventFromHash(key, h)
+	return eventFromHash(e.key, h)
 }
 
 // eventFromHash builds the whole record of key from its hash's fields. A
@@ -517,34 +536,29 @@ func eventFromHash(key string, h map[string]string) (*EventRecord, error) {
 	return rec, nil
 }
 
-// expireBatch bounds the keys one ExpireEvents step reads and drops.
-const expireBatch = 500
+// expireBatch bounds the index keys that one expireEventsScript call
+// drops, and so how long it blocks Redis.
+const expireBatch = 1000
+
+// expireEventsScript drops up to ARGV[2] of the oldest index keys below
+// ARGV[1]: all scores are 0, so ranks follow the keys' order.
+var expireEventsScript = redis.NewScript(`
+local n = math.min(redis.call('ZLEXCOUNT', KEYS[1], '-', ARGV[1]), tonumber(ARGV[2]))
+if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1) end
+return n
+`)
 
 // ExpireEvents drops the records received before cutoff from the index,
-// and their hashes (most of which expired on their own already), in steps
-// of expireBatch keys. maxBytes is not applied: Redis bounds the log with
+// in steps of expireBatch keys; their hashes expire on their own, and are
+// not read meanwhile. maxBytes is not applied: Redis bounds the log with
 // the records' expiry and its own memory policy.
 func (r *Redis) ExpireEvents(ctx context.Context, cutoff time.Time, _ int64) error {
-	tag := r.evTag()
-	idx := tag + "idx"
+	keys := []string{r.evTag() + "idx"}
 	below := "(" + eventKeyTime(cutoff)
 	for {
-		keys, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: idx, Start: "-", Stop: below, ByLex: true, Count: expireBatch}).Result()
-		if err != nil || len(keys) == 0 {
+		n, err := expireEventsScript.Run(ctx, r.client, keys, below, expireBatch).Int()
+		if err != nil || n < expireBatch {
 			return unavailable(err)
-		}
-		hashes := make([]string, len(keys))
-		for i, k := range keys {
-			hashes[i] = tag + k
-		}
-		p := r.client.Pipeline()
-		p.Del(ctx, hashes...)
-		p.ZRem(ctx, idx, anys(keys)...)
-		if _, err := p.Exec(ctx); err != nil {
-			return unavailable(err)
-		}
-		if len(keys) < expireBatch {
-			return nil
 		}
 	}
 }

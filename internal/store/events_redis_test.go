@@ -1,0 +1,312 @@
+package store
+
+import (
+	"bytes"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redistest"
+)
+
+// TestRedisEventCluster: the event log works on a Cluster, its keys
+// sharing one slot.
+func TestRedisEventCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	for _, c := range eventConformance {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, newRedis(t, RedisConfig{Addrs: cluster.Addrs(), KeyPrefix: uniquePrefix()}))
+		})
+	}
+}
+
+// redisEvents is n records of provider "p", one a second from start, ids
+// e0, e1, ... and bodies of size bytes.
+func redisEvents(start time.Time, n, size int) []EventRecord {
+	recs := make([]EventRecord, n)
+	body := bytes.Repeat([]byte("x"), size)
+	for i := range recs {
+		at := start.Add(time.Duration(i) * time.Second)
+		id := "e" + strconv.Itoa(i)
+		recs[i] = EventRecord{Key: EventKey(at, "p", id), ID: id, Provider: "p", Scope: "s", Type: "t", Async: true,
+			ReceivedAt: at, Answer: 202, Destinations: []string{"http://svc/hook"}, State: StateQueued, BodySize: size,
+			Body: body}
+	}
+	return recs
+}
+
+// firstAttempts is one delivered attempt for each of recs.
+func firstAttempts(recs []EventRecord) []EventAttempt {
+	out := make([]EventAttempt, len(recs))
+	for i, r := range recs {
+		out[i] = EventAttempt{Key: r.Key, At: r.ReceivedAt, Destination: "http://svc/hook", Attempt: 1, Status: 200,
+			Result: StateDelivered}
+	}
+	return out
+}
+
+// TestRedisEventRecordOneRoundTrip: a batch larger than one script call is
+// still one round trip, and costs Redis per new record HSETNX, HSET,
+// PEXPIREAT and, for its id key, GET and SET; per first attempt HINCRBY,
+// HSET and PEXPIREAT NX; per script call one ZADD with its PEXPIRETIME and
+// PEXPIREAT of the index.
+func TestRedisEventRecordOneRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "rt:"})
+	start := time.Now().Add(-time.Hour)
+	// The first call loads the script.
+	must(t, r.RecordEvents(ctx, EventBatch{Records: redisEvents(start.Add(-time.Minute), 1, 10), Retain: 2 * time.Hour}))
+
+	recs := redisEvents(start, 300, 10) // records in 2 calls, attempts in the second and a third
+	hook := &roundTrips{}
+	r.Client().AddHook(hook)
+	servers := []*redistest.Server{srv}
+	before := commandStats(t, servers)
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs, Attempts: firstAttempts(recs), Retain: 2 * time.Hour}))
+	if n := hook.n.Load(); n != 1 {
+		t.Errorf("RecordEvents took %d round trips", n)
+	}
+	want := map[string]int64{"evalsha": 3, "hsetnx": 300, "hset": 600, "pexpireat": 300 + 300 + 2, "get": 300,
+		"set": 300, "zadd": 2, "pexpiretime": 2, "hincrby": 300}
+	if got := commandsSince(t, servers, before); !maps.Equal(got, want) {
+		t.Errorf("commands %v, want %v", got, want)
+	}
+	p := list(t, r, EventFilter{Limit: 1000})
+	if len(p.Events) != 301 || p.Events[0].ID != "e299" || p.Events[0].State != StateDelivered || p.Events[0].Attempts != 1 {
+		t.Fatalf("listed %d, newest %+v", len(p.Events), p.Events[0])
+	}
+}
+
+// TestRedisEventScriptCacheLost: after SCRIPT FLUSH a batch is written
+// once, its attempts not counted twice.
+func TestRedisEventScriptCacheLost(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "flush:"})
+	recs := redisEvents(time.Now(), 2, 10)
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs[:1], Retain: time.Hour}))
+	if _, err := srv.Do("SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs[1:], Attempts: firstAttempts(recs), Retain: time.Hour}))
+	for _, rec := range recs {
+		got, err := r.ReadEvent(ctx, rec.Key)
+		must(t, err)
+		if got == nil || got.Attempts != 1 || len(got.Log) != 1 {
+			t.Fatalf("after the script cache was lost: %+v", got)
+		}
+	}
+}
+
+// TestRedisEventSkips: records and attempts whose retention is over, or
+// whose key is no EventKey, cost the log themselves only; an older record
+// of a Webhook-Id does not take its id from a newer one.
+func TestRedisEventSkips(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "skip:"})
+	recs := redisEvents(time.Now().Add(-time.Hour), 3, 10)
+	recs[0].ReceivedAt = time.Now().Add(-3 * time.Hour)
+	recs[0].Key = EventKey(recs[0].ReceivedAt, "p", recs[0].ID) // past its 2h retention
+	recs[1].Key = "not-a-key"
+	stale := EventAttempt{Key: recs[0].Key, At: time.Now(), Result: StateDelivered}
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs, Attempts: []EventAttempt{stale}, Retain: 2 * time.Hour}))
+	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e2"}) {
+		t.Fatalf("listed %v, want [e2]", got)
+	}
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // e2's hash and id key, the index
+		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
+	}
+	if err := r.RecordEvents(ctx, EventBatch{Records: recs[2:]}); err == nil {
+		t.Fatal("a batch without a retention was written")
+	}
+
+	newer := redisEvents(time.Now(), 1, 10)[0]
+	older := newer
+	older.ReceivedAt = newer.ReceivedAt.Add(-time.Minute)
+	older.Key = EventKey(older.ReceivedAt, "q", newer.ID)
+	must(t, r.RecordEvents(ctx, EventBatch{Records: []EventRecord{newer}, Retain: time.Hour}))
+	must(t, r.RecordEvents(ctx, EventBatch{Records: []EventRecord{older}, Retain: time.Hour}))
+	if got, err := r.ReadEvent(ctx, newer.ID); err != nil || got == nil || got.Key != newer.Key {
+		t.Fatalf("ReadEvent(%s) = %+v, %v; want the newer record", newer.ID, got, err)
+	}
+}
+
+// redisInfo is the number a field of INFO section reads.
+func redisInfo(t testing.TB, srv *redistest.Server, section, field string) float64 {
+	t.Helper()
+	info, err := srv.Do("INFO", section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("INFO %s: %q", field, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO %s has no %s", section, field)
+	return 0
+}
+
+// TestRedisEventListReadsMetadataOnly: 20,000 records listed page by page
+// come back once each, newest first, and a page costs what its metadata
+// does (the bytes Redis sends: INFO's total_net_output_bytes), though
+// some records hold a body of 1 MB.
+func TestRedisEventListReadsMetadataOnly(t *testing.T) {
+	const n, big = 20000, 1 << 20
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "meta:"})
+	recs := redisEvents(time.Now().Add(-10*time.Hour), n, 100)
+	large := bytes.Repeat([]byte("b"), big)
+	for i := 500; i < n; i += 5000 { // one in each of 4 pages
+		recs[i].Body, recs[i].BodySize = large, big
+	}
+	for chunk := range slices.Chunk(recs, 2000) {
+		must(t, r.RecordEvents(ctx, EventBatch{Records: chunk, Retain: 24 * time.Hour}))
+	}
+
+	f := EventFilter{Limit: MaxEventPage}
+	want := n - 1
+	for pages := 0; ; pages++ {
+		if pages > n/MaxEventPage+1 {
+			t.Fatal("paging does not end")
+		}
+		sent := redisInfo(t, srv, "stats", "total_net_output_bytes")
+		p := list(t, r, f)
+		// Its keys twice (index, then each HMGET's RESP framing) and
+		// metadata of about 60 bytes: under 250 bytes a record.
+		if b := redisInfo(t, srv, "stats", "total_net_output_bytes") - sent; b > 250*MaxEventPage {
+			t.Fatalf("page %d: Redis sent %.0f bytes for %d records", pages, b, len(p.Events))
+		}
+		for _, e := range p.Events {
+			if e.ID != "e"+strconv.Itoa(want) || e.BodySize != recs[want].BodySize {
+				t.Fatalf("page %d: %s (%d bytes), want e%d", pages, e.ID, e.BodySize, want)
+			}
+			want--
+		}
+		if p.Next == "" {
+			break
+		}
+		f.Cursor = p.Next
+	}
+	if want != -1 {
+		t.Fatalf("listed down to e%d", want+1)
+	}
+	got, err := r.ReadEvent(ctx, recs[500].Key)
+	must(t, err)
+	if got == nil || !bytes.Equal(got.Body, large) {
+		t.Fatalf("ReadEvent of a 1 MB body: %v", got != nil)
+	}
+}
+
+// TestRedisEventExpiry: records expire on their own at ReceivedAt plus
+// Retain, however many attempts (a replay's included) come later; a
+// listing drops their keys from the index, and the index expires with its
+// newest record.
+func TestRedisEventExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "exp:"})
+	kept := redisEvents(time.Now().Add(-time.Minute), 1, 10)
+	kept[0].ID = "kept"
+	kept[0].Key = EventKey(kept[0].ReceivedAt, "p", "kept")
+	must(t, r.RecordEvents(ctx, EventBatch{Records: kept, Retain: time.Hour}))
+	short := redisEvents(time.Now(), 3, 10)
+	for i := range short {
+		short[i].ReceivedAt = time.Now().Add(time.Duration(i) * time.Millisecond)
+		short[i].Key = EventKey(short[i].ReceivedAt, "p", short[i].ID)
+	}
+	must(t, r.RecordEvents(ctx, EventBatch{Records: short, Retain: time.Second}))
+	replay := firstAttempts(short[:1])
+	replay[0].At, replay[0].Replay = time.Now().Add(500*time.Millisecond), true
+	must(t, r.RecordEvents(ctx, EventBatch{Attempts: replay, Retain: time.Hour}))
+
+	expiry := func(key string) int64 {
+		t.Helper()
+		at, err := r.Client().PExpireTime(ctx, r.evTag()+key).Result()
+		must(t, err)
+		return at.Milliseconds()
+	}
+	if got, want := expiry(short[0].Key), short[0].ReceivedAt.Add(time.Second).UnixMilli(); got != want {
+		t.Fatalf("after an attempt the record expires at %d, want %d", got, want)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := list(t, r, EventFilter{})
+		if slices.Equal(eventIDs(p), []string{"kept"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records of 1 s retention still listed: %v", eventIDs(p))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, rec := range short {
+		for _, ref := range []string{rec.Key, rec.ID} {
+			if got, err := r.ReadEvent(ctx, ref); err != nil || got != nil {
+				t.Fatalf("ReadEvent(%s) of an expired record = %+v, %v", ref, got, err)
+			}
+		}
+	}
+	if n, err := r.Client().ZCard(ctx, r.evTag()+"idx").Result(); err != nil || n != 1 {
+		t.Fatalf("the index holds %d keys (%v), want 1", n, err)
+	}
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // kept's hash and id key, the index
+		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
+	}
+	if got, want := expiry("idx"), kept[0].ReceivedAt.Add(time.Hour).UnixMilli(); got != want {
+		t.Fatalf("the index expires at %d, want %d (its newest record's expiry)", got, want)
+	}
+}
+
+// TestRedisEventExpireSteps: ExpireEvents drops every key before the
+// cutoff, in several steps, and no other.
+func TestRedisEventExpireSteps(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "steps:"})
+	recs := redisEvents(time.Now().Add(-2*time.Hour), 3*expireBatch, 10)
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs, Retain: 24 * time.Hour}))
+	keep := 2*expireBatch + 10
+	must(t, r.ExpireEvents(ctx, recs[len(recs)-keep].ReceivedAt, 0))
+	if n, err := r.Client().ZCard(ctx, r.evTag()+"idx").Result(); err != nil || n != int64(keep) {
+		t.Fatalf("the index holds %d keys (%v), want %d", n, err, keep)
+	}
+	p := list(t, r, EventFilter{Since: recs[0].ReceivedAt, Until: recs[len(recs)-keep+1].ReceivedAt})
+	if got := eventIDs(p); len(got) != 1 || got[0] != recs[len(recs)-keep].ID {
+		t.Fatalf("around the cutoff: %v", got)
+	}
+}
+
+// BenchmarkRedisRecordEvents records batches of 64 events of 1 KB and
+// reports Redis's CPU time (INFO used_cpu_sys + used_cpu_user) and memory
+// (used_memory) per event.
+func BenchmarkRedisRecordEvents(b *testing.B) {
+	const batch, size = 64, 1024
+	srv := redistest.Start(b)
+	r := newRedis(b, RedisConfig{URL: srv.URL(), KeyPrefix: "bench:"})
+	cpu := func() float64 {
+		return redisInfo(b, srv, "cpu", "used_cpu_sys") + redisInfo(b, srv, "cpu", "used_cpu_user")
+	}
+	start := time.Now().Add(-time.Hour)
+	recs := redisEvents(start, batch, size)
+	must(b, r.RecordEvents(ctx, EventBatch{Records: recs[:1], Retain: 2 * time.Hour})) // loads the script
+	cpu0, mem0 := cpu(), redisInfo(b, srv, "memory", "used_memory")
+	events := 0
+	for b.Loop() {
+		for i := range recs {
+			at := start.Add(time.Duration(events+i) * time.Microsecond)
+			recs[i].ReceivedAt, recs[i].Key = at, EventKey(at, "p", recs[i].ID)
+		}
+		must(b, r.RecordEvents(ctx, EventBatch{Records: recs, Retain: 2 * time.Hour}))
+		events += batch
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+	b.ReportMetric((cpu()-cpu0)*1e6/float64(events), "redis-cpu-µs/event")
+	b.ReportMetric((redisInfo(b, srv, "memory", "used_memory")-mem0)/float64(events), "redis-B/event")
+}
