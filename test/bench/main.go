@@ -31,6 +31,8 @@ type config struct {
 	backlog          int
 	backlogRSSMB     float64
 	drainEvents      int
+	eventsLog        int
+	eventsLogStore   string
 	steady           time.Duration
 	caddyBin         string
 	profileDir       string
@@ -45,11 +47,13 @@ func main() {
 	flag.IntVar(&cfg.requests, "requests", 300000, "pre-signed unique requests per scenario; a scenario ends early when they run out")
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections")
 	flag.StringVar(&cfg.client, "client", "raw", "load generator's client: raw (HTTP/1.1 bytes on a socket, like wrk) or http (net/http)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-10) or name ("+scenarioNames()+
-		"), or \"backlog\"; the reference (1) always runs too, ratios need it; 6 runs only when named")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run, by number (1-16) or name ("+scenarioNames()+
+		"), or \"backlog\" or \"eventlog\"; the reference (1) always runs too, ratios need it, and so does the twin of 13-16; 6, 11 and 12 run only when named")
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "Markdown report to write; empty for none")
 	flag.StringVar(&cfg.rate, "rate", "3000/s", "the webhook_forward destination's rate")
 	flag.IntVar(&cfg.backlog, "backlog", 0, "also queue this many events in Redis and check the gateway's memory while it drains them (1000000 takes several minutes)")
+	flag.IntVar(&cfg.eventsLog, "events-log", 0, "also record this many events in an event log and check the gateway's memory while it lists them all (1000000 takes several minutes)")
+	flag.StringVar(&cfg.eventsLogStore, "events-log-store", "embedded", "the store of -events-log: embedded, redis or both")
 	flag.IntVar(&cfg.drainEvents, "drain", 50000, "events queued for each drain scenario (7, 8)")
 	flag.DurationVar(&cfg.steady, "steady", 20*time.Second, "ingest phase of the steady scenarios (9, 10)")
 	flag.Float64Var(&cfg.backlogRSSMB, "backlog-rss", 150, "peak RSS in MB the draining gateway must stay under")
@@ -71,48 +75,63 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-// selectScenarios parses -only; the reference always runs.
-func selectScenarios(only string) (selected []scenario, backlogOnly bool, err error) {
+// measurements are what -only names besides scenarios.
+var measurements = []string{"backlog", "eventlog"}
+
+// selectScenarios parses -only; the reference always runs, and so does a
+// retention scenario's twin.
+func selectScenarios(only string) (selected []scenario, measures []string, err error) {
 	if only == "" {
 		for _, sc := range scenarios {
 			if !sc.optIn {
 				selected = append(selected, sc)
 			}
 		}
-		return selected, false, nil
+		return selected, nil, nil
 	}
 	want := map[int]bool{1: true}
-	onlyBacklog := true
+	onlyMeasures := true
 	for _, name := range strings.Split(only, ",") {
 		name = strings.TrimSpace(name)
-		if name == "backlog" {
+		if slices.Contains(measurements, name) {
+			measures = append(measures, name)
 			continue
 		}
-		onlyBacklog = false
+		onlyMeasures = false
 		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.key == name || strconv.Itoa(sc.num) == name })
 		if i < 0 {
-			return nil, false, fmt.Errorf("unknown scenario %q; want 1-10, %s or backlog", name, scenarioNames())
+			return nil, nil, fmt.Errorf("unknown scenario %q; want 1-16, %s, backlog or eventlog", name, scenarioNames())
 		}
 		want[scenarios[i].num] = true
+		if t := scenarios[i].twin; t != 0 {
+			want[t] = true
+		}
 	}
-	if onlyBacklog {
-		return nil, true, nil
+	if onlyMeasures {
+		return nil, measures, nil
 	}
 	for _, sc := range scenarios {
 		if want[sc.num] {
 			selected = append(selected, sc)
 		}
 	}
-	return selected, false, nil
+	return selected, measures, nil
 }
 
 func run(cfg config, only string) error {
-	selected, backlogOnly, err := selectScenarios(only)
+	selected, measures, err := selectScenarios(only)
 	if err != nil {
 		return err
 	}
-	if backlogOnly && cfg.backlog == 0 {
+	if slices.Contains(measures, "backlog") && cfg.backlog == 0 {
 		cfg.backlog = 1000000
+	}
+	if slices.Contains(measures, "eventlog") && cfg.eventsLog == 0 {
+		cfg.eventsLog = 1000000
+	}
+	stores, err := eventLogStores(cfg.eventsLogStore)
+	if err != nil {
+		return err
 	}
 	if cfg.profileDir != "" {
 		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
@@ -169,7 +188,15 @@ func run(cfg config, only string) error {
 		o := b.runBacklog(ctx, cfg.backlog)
 		bl = &o
 	}
-	rep := report{cfg: cfg, machine: m, outcomes: outcomes, backlog: bl, only: only}
+	var evs []eventLogOutcome
+	for _, st := range stores {
+		if cfg.eventsLog == 0 {
+			break
+		}
+		fmt.Printf("(eventlog) %d events recorded in the %s event log, then listed ...\n", cfg.eventsLog, st)
+		evs = append(evs, b.runEventLog(ctx, st, cfg.eventsLog))
+	}
+	rep := report{cfg: cfg, machine: m, outcomes: outcomes, backlog: bl, eventLog: evs, only: only}
 	fmt.Println()
 	fmt.Print(rep.terminal())
 	if cfg.out != "" {
@@ -224,14 +251,15 @@ func (b *bench) runRounds(ctx context.Context, selected []scenario) []outcome {
 	out := make([]outcome, len(selected))
 	for i := range selected {
 		picks := make([]outcome, len(rounds))
-		var ratios []float64
+		var ratios, rates []float64
 		for r, outs := range rounds {
 			picks[r] = outs[i]
 			ratios = append(ratios, outs[i].pairRatio)
+			rates = append(rates, outs[i].load.rate2xx())
 		}
 		slices.SortFunc(picks, func(a, b outcome) int { return cmp.Compare(a.pairRatio, b.pairRatio) })
 		out[i] = picks[len(picks)/2]
-		out[i].roundRatios = ratios
+		out[i].roundRatios, out[i].roundRates = ratios, rates
 	}
 	return out
 }

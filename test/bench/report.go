@@ -50,6 +50,7 @@ type report struct {
 	machine  machine
 	outcomes []outcome
 	backlog  *backlogOutcome
+	eventLog []eventLogOutcome
 	only     string
 }
 
@@ -113,6 +114,9 @@ func (r report) goals(o outcome) []goal {
 	ratio := r.ratio(o)
 	if o.flow != nil {
 		return flowGoals(o, ratio)
+	}
+	if o.sc.twin != 0 {
+		return r.retainGoals(o, ratio)
 	}
 	ratioGoal := func(want float64) {
 		what := ""
@@ -217,6 +221,10 @@ func (r report) details() []string {
 		lines = append(lines, fmt.Sprintf("%s backlog of %d events in Redis: drained at %.0f events/s, %s of reverse_proxy's req/s just before, goal >= %.2f; draining gateway peak RSS %.0f MB, goal < %.0f MB; %d of %d accepted events delivered, %d twice",
 			passMiss(b.pass(r.cfg.backlogRSSMB)), b.events, b.rate(), fmtRatio(b.ratio()), goalBacklog, b.peakRSSMB, r.cfg.backlogRSSMB, b.delivered, b.accepted, b.twice))
 	}
+	for _, o := range r.eventLog {
+		goalLine, _ := eventLogLines(o)
+		lines = append(lines, goalLine)
+	}
 	lines = append(lines, "")
 	for _, o := range r.outcomes {
 		l := o.load
@@ -257,6 +265,10 @@ func (r report) details() []string {
 			line += fmt.Sprintf("; ERROR: %v", b.err)
 		}
 		lines = append(lines, line)
+	}
+	for _, o := range r.eventLog {
+		_, detail := eventLogLines(o)
+		lines = append(lines, detail)
 	}
 	return lines
 }

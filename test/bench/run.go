@@ -49,6 +49,9 @@ type outcome struct {
 	// their median.
 	pairRatio   float64
 	roundRatios []float64
+	// roundRates are the 2xx rates of every round, for the ratio of a
+	// retention scenario to its twin.
+	roundRates []float64
 
 	// webhook_forward: the backlog after the burst.
 	accepted, delivered, twice int

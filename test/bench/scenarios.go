@@ -79,6 +79,9 @@ type scenario struct {
 	// (drain.go's scenarios); steady marks the steady one.
 	run    func(*bench, context.Context, scenario) outcome
 	steady bool
+	// twin is, for a scenario with the event log on, the one it repeats
+	// without (events.go).
+	twin int
 }
 
 var scenarios = []scenario{
