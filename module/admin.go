@@ -23,7 +23,7 @@ func init() {
 }
 
 // Admin is `admin.api.webhook_ingress`: queue depths, dead letters and
-// redrive, on Caddy's admin endpoint.
+// redrive, and the event log, on Caddy's admin endpoint.
 type Admin struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -104,8 +104,11 @@ func (a Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.deleteDead(w, r, app, st, id)
 	case path == "queues" || path == "dead" || isOne:
 		return apiError(http.StatusMethodNotAllowed, "method not allowed")
+	case path == "events" || strings.HasPrefix(path, "events/"):
+		return a.serveEvents(w, r, app, st, path)
 	}
-	return apiError(http.StatusNotFound, "unknown path; see /webhook_ingress/queues and /webhook_ingress/dead")
+	return apiError(http.StatusNotFound,
+		"unknown path; see /webhook_ingress/queues, /webhook_ingress/dead and /webhook_ingress/events")
 }
 
 // runningApp is the webhook_ingress app of the running config, looked up
