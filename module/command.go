@@ -25,7 +25,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhook",
-		Usage: "sign|send|queues|dead|redrive [flags]",
+		Usage: "sign|send|queues|dead|redrive|events|event|replay [flags]",
 		Short: "Signs test webhooks and inspects the webhook_ingress queues",
 		Long: `
 Subcommands:
@@ -34,6 +34,9 @@ Subcommands:
   queues   shows every destination's queue (admin API)
   dead     lists dead letters; dead show|delete <id> (admin API)
   redrive  puts dead letters back in the queue (admin API)
+  events   lists the event log's records (admin API)
+  event    shows one record with its headers, attempts and body (admin API)
+  replay   queues recorded events again (admin API)
 
 The admin subcommands talk to Caddy's admin endpoint (--admin, default
 localhost:2019); --json prints the API's JSON for scripts.`,
@@ -41,7 +44,8 @@ localhost:2019); --json prints the API's JSON for scripts.`,
 			// Caddy's help ends with a link to its own command-line docs,
 			// which do not know these subcommands: cobra's plain template.
 			cmd.SetHelpTemplate((&cobra.Command{}).HelpTemplate())
-			cmd.AddCommand(signCommand(), sendCommand(), queuesCommand(), deadCommand(), redriveCommand())
+			cmd.AddCommand(signCommand(), sendCommand(), queuesCommand(), deadCommand(), redriveCommand(),
+				eventsCommand(), eventCommand(), replayCommand())
 		},
 	})
 }
@@ -103,7 +107,7 @@ func deadCommand() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if next := nextCursor(header); next != "" {
+			if next := nextCursor(header, "after"); next != "" {
 				fmt.Fprintf(c.ErrOrStderr(), "more: --after %s\n", next)
 			}
 			return nil
@@ -197,8 +201,9 @@ func deadPath(c *cobra.Command, id string) string {
 	return path
 }
 
-// nextCursor is the `after` of the Link header's next page, if any.
-func nextCursor(h http.Header) string {
+// nextCursor is the cursor parameter param of the Link header's next page,
+// if any.
+func nextCursor(h http.Header, param string) string {
 	link, _, ok := strings.Cut(strings.TrimPrefix(h.Get("Link"), "<"), `>; rel="next"`)
 	if !ok {
 		return ""
@@ -207,7 +212,7 @@ func nextCursor(h http.Header) string {
 	if err != nil {
 		return ""
 	}
-	return u.Query().Get("after")
+	return u.Query().Get(param)
 }
 
 func formatTime(t time.Time) string {
@@ -283,7 +288,7 @@ func adminCall(c *cobra.Command, method, path string, body, out any) ([]byte, ht
 	if err != nil {
 		return nil, nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		return nil, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
 	}
 	return raw, resp.Header, json.Unmarshal(raw, out)
