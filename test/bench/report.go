@@ -338,7 +338,8 @@ const method = `
 
 Reproduce with ` + "`make bench`" + ` (` + "`go run ./test/bench`" + `; ` + "`-h`" + ` lists the flags:
 ` + "`-duration`" + `, ` + "`-rounds`" + `, ` + "`-warmup`" + `, ` + "`-requests`" + `, ` + "`-only 3,forward-redis`" + `, ` + "`-out`" + `,
-` + "`-rate`" + `, ` + "`-drain`" + `, ` + "`-steady`" + `, ` + "`-backlog 1000000`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
+` + "`-rate`" + `, ` + "`-drain`" + `, ` + "`-steady`" + `, ` + "`-backlog 1000000`" + `, ` + "`-events-log 1000000`" + `,
+` + "`-events-log-store`" + `, ` + "`-profile <dir>`" + `). Everything runs in one process
 tree on one machine: the load generator, a local Go HTTP service as the
 destination, a private ` + "`redis-server`" + ` on a free port (never 6379; no
 persistence), and for every scenario its own ` + "`bin/caddy`" + ` with a fresh
@@ -380,6 +381,12 @@ last run of the middle round.
    deliveries run; the queue's depth (admin API) is sampled every 100 ms
    and the deepest must stay under one second of the paced rate.
 10. The same with the embedded store.
+
+**Retention** (13-16) is 2-5 again with the event log on (` + "`retain 72h`" + ` in the
+global ` + "`webhook_ingress`" + ` block, with Redis where they use it), each run right
+after its twin in every round: besides its ratio to the reference, its
+rate over its twin's in the same round (the median of the rounds) must be
+at least 0.95, a drop of at most 5 %. Naming one in ` + "`-only`" + ` runs its twin too.
 
 **Load generator.** The project's own (test/bench/load.go, rawclient.go):
 32 workers on 32 keep-alive connections, a fixed list of requests each with
@@ -424,7 +431,17 @@ events through a gateway that lets one delivery a minute out, stops it,
 runs the reference, and starts a fresh gateway that drains them with the
 default delivery settings (no rate, concurrency 8): its rate (timed as in
 7) must be at least reverse_proxy's and its VmHWM stay under
-` + "`-backlog-rss`" + ` (150 MB).
+` + "`-backlog-rss`" + ` (150 MB). ` + "`-events-log N`" + ` (off by default, or ` + "`-only eventlog`" + ` for a
+million) sends N events through a gateway with ` + "`retain 72h`" + ` (and ` + "`retain_size 8GiB`" + `,
+so that the embedded log keeps them all) in front of ` + "`reverse_proxy`" + `, in the
+store ` + "`-events-log-store`" + ` names (embedded, redis or both), stops it, and
+starts a fresh gateway on the same store that answers
+` + "`GET /webhook_ingress/events?limit=1000`" + ` page after page, following the
+` + "`Link: <...>; rel=\"next\"`" + ` header to the end; its VmHWM (start-up and listing)
+must stay under 150 MB. The report gives the fill's rate, the listing's
+records per second, how many records the listing found of the events
+answered 2xx, and the recorder's dropped records
+(` + "`caddy_webhook_events_unrecorded_total`" + `, a full buffer).
 
 **Profiles.** ` + "`-profile <dir>`" + ` saves a CPU profile of the gateway during each
 timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `), then its
