@@ -189,12 +189,11 @@ func run(cfg config, only string) error {
 		bl = &o
 	}
 	var evs []eventLogOutcome
-	for _, st := range stores {
-		if cfg.eventsLog == 0 {
-			break
+	if cfg.eventsLog > 0 {
+		for _, st := range stores {
+			fmt.Printf("(eventlog) %d events recorded in the %s event log, then listed ...\n", cfg.eventsLog, st)
+			evs = append(evs, b.runEventLog(ctx, st, cfg.eventsLog))
 		}
-		fmt.Printf("(eventlog) %d events recorded in the %s event log, then listed ...\n", cfg.eventsLog, st)
-		evs = append(evs, b.runEventLog(ctx, st, cfg.eventsLog))
 	}
 	rep := report{cfg: cfg, machine: m, outcomes: outcomes, backlog: bl, eventLog: evs, only: only}
 	fmt.Println()
@@ -213,7 +212,7 @@ func run(cfg config, only string) error {
 // machine is shared, and its speed drifts within the minute or two a round
 // takes (the drains of 4 and 5), so a scenario compared with a reference
 // measured a minute earlier was off by up to 2x. Each scenario is reported
-// by its median round, with the ratios of all rounds.
+// by its median round, with the ratios and rates of all rounds.
 func (b *bench) runRounds(ctx context.Context, selected []scenario) []outcome {
 	run := func(r, rounds int, sc scenario) outcome {
 		fmt.Printf("round %d/%d: (%d) %s ...\n", r+1, rounds, sc.num, sc.title)
