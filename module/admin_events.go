@@ -264,8 +264,8 @@ type replayRequest struct {
 }
 
 // readReplayRequest decodes the request's JSON, bounded and strict; an
-// empty body is the zero request.
-func readReplayRequest(w http.ResponseWriter, r *http.Request, form string) (replayRequest, error) {
+// empty body is the zero request. expect says what a body must be.
+func readReplayRequest(w http.ResponseWriter, r *http.Request, expect string) (replayRequest, error) {
 	var req replayRequest
 	if r.ContentLength == 0 {
 		return req, nil
@@ -277,14 +277,14 @@ func readReplayRequest(w http.ResponseWriter, r *http.Request, form string) (rep
 		if errors.As(err, &tooLarge) {
 			return req, apiError(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", maxReplayBody))
 		}
-		return req, apiError(http.StatusBadRequest, "body must be JSON: "+form+" ("+err.Error()+")")
+		return req, apiError(http.StatusBadRequest, expect+" ("+err.Error()+")")
 	}
 	return req, nil
 }
 
 // replayEvent queues one record again, to its destinations or to `to`.
 func (Admin) replayEvent(w http.ResponseWriter, r *http.Request, app *App, st store.Queue, el store.EventLog, ref string) error {
-	req, err := readReplayRequest(w, r, `{"to":"<destination url>"}`)
+	req, err := readReplayRequest(w, r, `body must be JSON: {"to":"<destination url>"}`)
 	if err != nil {
 		return err
 	}
@@ -330,7 +330,7 @@ type replaySkip struct {
 // cannot be replayed as asked is skipped, not a failure of the call.
 func (Admin) replayEvents(w http.ResponseWriter, r *http.Request, app *App, st store.Queue, el store.EventLog) error {
 	req, err := readReplayRequest(w, r,
-		`{"provider","scope","type","status","since","until":"...","to":"<destination url>","limit":n,"dry_run":bool}`)
+		"body must be a JSON object of provider, scope, type, status, since, until, to, limit and dry_run")
 	if err != nil {
 		return err
 	}

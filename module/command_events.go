@@ -72,7 +72,7 @@ func eventsCommand() *cobra.Command {
 			fmt.Fprintln(tw, "RECEIVED\tKEY\tID\tPROVIDER\tTYPE\tMODE\tANSWER\tSTATE\tATTEMPTS")
 			for _, e := range events {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n", formatTime(e.ReceivedAt), printable(e.Key),
-					printable(e.ID), printable(e.Provider), orDash(printable(e.Type)), e.Mode, e.Answer, e.State, e.Attempts)
+					printable(e.ID), orDash(printable(e.Provider)), orDash(printable(e.Type)), e.Mode, e.Answer, e.State, e.Attempts)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -108,8 +108,8 @@ func eventCommand() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
 			for _, f := range [][2]string{
-				{"key", printable(e.Key)}, {"id", printable(e.ID)}, {"provider", printable(e.Provider)},
-				{"scope", printable(e.Scope)}, {"type", orDash(printable(e.Type))}, {"mode", e.Mode},
+				{"key", printable(e.Key)}, {"id", printable(e.ID)}, {"provider", orDash(printable(e.Provider))},
+				{"scope", orDash(printable(e.Scope))}, {"type", orDash(printable(e.Type))}, {"mode", e.Mode},
 				{"received", formatTime(e.ReceivedAt)}, {"answer", fmt.Sprint(e.Answer)}, {"state", e.State},
 				{"attempts", fmt.Sprint(e.Attempts)}, {"destinations", orDash(strings.Join(e.Destinations, " "))},
 				{"size", fmt.Sprint(e.Size)},
@@ -130,7 +130,7 @@ func eventCommand() *cobra.Command {
 				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "AT\tDESTINATION\tATTEMPT\tSTATUS\tDURATION\tRESULT\tREPLAY\tERROR")
 				for _, a := range e.AttemptLog {
-					d := time.Duration(a.DurationMS * float64(time.Millisecond)).Round(time.Millisecond)
+					d := time.Duration(a.DurationMS * float64(time.Millisecond)).Round(time.Microsecond)
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%t\t%s\n", formatTime(a.At), a.Destination, a.Attempt,
 						a.Status, d, a.Result, a.Replay, orDash(printable(a.Error)))
 				}

@@ -87,7 +87,7 @@ func TestEventCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"key:", log.records[0].Key, "mode:", "async", "http://xxxxx@hooks.internal/in",
-		"Webhook-Signature: v1,sig", "AT", "DESTINATION", "503", "2ms", "retrying", "status 503", `{"id":"x"}`} {
+		"Webhook-Signature: v1,sig", "AT", "DESTINATION", "503", "1.5ms", "retrying", "status 503", `{"id":"x"}`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("event does not show %q:\n%s", want, out)
 		}
