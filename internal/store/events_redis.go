@@ -18,7 +18,9 @@ import (
 // script touches one slot: in a Cluster one node holds the whole log.
 //   <prefix>ev:{ev}:<key>    a record's hash: m its metadata (binary, see
 //                            appendEventMeta), b its header and body, s its
-//                            state, n its attempt count, a1..aN its attempts
+//                            state as recorded, t that of its latest
+//                            attempt, n its attempt count, a1..aN its
+//                            attempts
 //   <prefix>ev:{ev}:idx      the records' keys, a sorted set all scored 0:
 //                            keys start with their time in fixed-width hex,
 //                            so a reverse lexical range lists newest first
@@ -39,32 +41,34 @@ func (r *Redis) evTag() string { return r.prefix + "ev:{ev}:" }
 // recordEventsScript writes one chunk of a batch. KEYS[1] is the index,
 // then per record its hash and, when it has a Webhook-Id, its id key, then
 // per attempt its record's hash. ARGV[1] is the newest record's expiry
-// (ms, 0 without records), ARGV[2] the number of records; per record its
-// key, expiry, metadata, header and body, state and whether it has an id
-// key; per attempt its record's expiry, encoding and result.
+// (ms, 0 without records), ARGV[2] the number of records, ARGV[3] the
+// retention (ms); per record its key, expiry, metadata, header and body,
+// state and whether it has an id key; per attempt its record's expiry,
+// encoding and result.
 //
-// A record's HSETNX of s keeps the state of attempts written before it;
-// only a hash it creates gets its expiry. An attempt's PEXPIREAT NX sets
-// the expiry of a hash that it creates (attempts before their record),
-// never another.
+// A record's state is s and its attempts' t, so that a record written
+// after its attempts leaves their state as it is. Every write of a record
+// sets the same expiry, from its key; an attempt's PEXPIREAT NX sets that
+// of a hash it creates (attempts before their record), never another. An
+// id key is set with SET GET and set back in the rare case it named a
+// newer record, its expiry computed from that record's key.
 var recordEventsScript = redis.NewScript(`
-local idx = KEYS[1]
-local k, a = 2, 3
+local idx, retain = KEYS[1], tonumber(ARGV[3])
+local k, a = 2, 4
 local members = {}
 for _ = 1, tonumber(ARGV[2]) do
 	local h, key, at = KEYS[k], ARGV[a], ARGV[a + 1]
-	if redis.call('HSETNX', h, 's', ARGV[a + 4]) == 1 then
-		redis.call('HSET', h, 'm', ARGV[a + 2], 'b', ARGV[a + 3])
-		redis.call('PEXPIREAT', h, at)
-	else
-		redis.call('HSET', h, 'm', ARGV[a + 2], 'b', ARGV[a + 3])
-	end
+	redis.call('HSET', h, 'm', ARGV[a + 2], 'b', ARGV[a + 3], 's', ARGV[a + 4])
+	redis.call('PEXPIREAT', h, at)
 	members[#members + 1] = 0
 	members[#members + 1] = key
 	if ARGV[a + 5] == '1' then
 		k = k + 1
-		local newest = redis.call('GET', KEYS[k])
-		if not newest or newest < key then redis.call('SET', KEYS[k], key, 'PXAT', at) end
+		local newer = redis.call('SET', KEYS[k], key, 'PXAT', at, 'GET')
+		if newer and newer > key then
+			local ms = math.floor(tonumber(string.sub(newer, 1, 16), 16) / 1000000) + retain
+			redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', ms))
+		end
 	end
 	k, a = k + 1, a + 6
 end
@@ -76,7 +80,7 @@ end
 while a <= #ARGV do
 	local h = KEYS[k]
 	local n = redis.call('HINCRBY', h, 'n', 1)
-	redis.call('HSET', h, 'a' .. n, ARGV[a + 1], 's', ARGV[a + 2])
+	redis.call('HSET', h, 'a' .. n, ARGV[a + 1], 't', ARGV[a + 2])
 	if n == 1 then redis.call('PEXPIREAT', h, ARGV[a], 'NX') end
 	k, a = k + 1, a + 3
 end
@@ -153,7 +157,7 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 	var c *eventChunk
 	next := func() *eventChunk {
 		if c == nil || c.n == maxEventChunk {
-			c = &eventChunk{keys: []string{tag + "idx"}, args: []any{int64(0), 0}}
+			c = &eventChunk{keys: []string{tag + "idx"}, args: []any{int64(0), 0, retain}}
 			chunks = append(chunks, c)
 		}
 		c.n++
@@ -202,16 +206,17 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 // Unix ms; 0 for a key of another shape, which the log cannot hold (no
 // time to list or expire it by).
 func eventExpiry(key string, retain int64) int64 {
-	if !IsEventKey(key) {
+	k, ok := parseEventKey(key)
+	if !ok {
 		return 0
 	}
-	return eventKeyNanos(key)/int64(time.Millisecond) + retain
+	return int64(k.t)/int64(time.Millisecond) + retain
 }
 
-// eventKeyNanos is the time part of a well-formed EventKey.
-func eventKeyNanos(key string) int64 {
-	ns, _ := strconv.ParseUint(key[:16], 16, 64)
-	return int64(ns)
+// eventReceivedAt is the time part of key.
+func eventReceivedAt(key string) time.Time {
+	k, _ := parseEventKey(key)
+	return time.Unix(0, int64(k.t))
 }
 
 // appendEventMeta appends the metadata of r that a listing reads: a
@@ -296,25 +301,35 @@ func decodeEventAttempt(p []byte, key string) (EventAttempt, error) {
 	return a, nil
 }
 
-// eventFromMeta builds the listed record of key from HMGET m n s's values:
+// eventFromMeta builds the listed record of key from HMGET m n s t's values:
 // ok is false when the hash is gone (expired) or holds attempts only.
 func eventFromMeta(key string, v []any) (EventRecord, bool, error) {
 	m, _ := v[0].(string)
 	if m == "" {
 		return EventRecord{}, false, nil
 	}
-	rec := EventRecord{Key: key, ReceivedAt: time.Unix(0, eventKeyNanos(key))}
+	rec := EventRecord{Key: key, ReceivedAt: eventReceivedAt(key)}
 	if err := decodeEventMeta([]byte(m), &rec); err != nil {
 		return EventRecord{}, false, fmt.Errorf("%w %s", err, key)
 	}
 	n, _ := v[1].(string)
 	rec.Attempts, _ = strconv.Atoi(n)
-	rec.State, _ = v[2].(string)
+	rec.State = eventState(v[2], v[3])
 	return rec, true, nil
 }
 
+// eventState is a record's state: that of its latest attempt t, else s,
+// as HMGET returns them.
+func eventState(s, t any) string {
+	if t, ok := t.(string); ok {
+		return t
+	}
+	s2, _ := s.(string)
+	return s2
+}
+
 // ListEvents pages through the index newest first, in chunks: each chunk's
-// metadata (HMGET m n s: never a body or attempts) comes in one pipeline,
+// metadata (HMGET m n s t: never a body or attempts) comes in one pipeline,
 // which also reads the next chunk of keys when the filter selects by
 // metadata (a page then likely needs more). Keys whose hash expired are
 // dropped from the index on the way.
@@ -346,7 +361,7 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 		p := r.client.Pipeline()
 		metas := make([]*redis.SliceCmd, len(keys))
 		for i, k := range keys {
-			metas[i] = p.HMGet(ctx, r.evTag()+k, "m", "n", "s")
+			metas[i] = p.HMGet(ctx, r.evTag()+k, "m", "n", "s", "t")
 		}
 		var more *redis.StringSliceCmd
 		end := len(keys) < want
@@ -496,7 +511,10 @@ func (e eventRead) record() (*EventRecord, error) {
 // eventFromHash builds the whole record of key from its hash's fields. A
 // hash of attempts only gives a record of its key, state and attempts.
 func eventFromHash(key string, h map[string]string) (*EventRecord, error) {
-	rec := &EventRecord{Key: key, ReceivedAt: time.Unix(0, eventKeyNanos(key)), State: h["s"]}
+	rec := &EventRecord{Key: key, ReceivedAt: eventReceivedAt(key), State: h["s"]}
+	if t, ok := h["t"]; ok {
+		rec.State = t
+	}
 	if m, ok := h["m"]; ok {
 		if err := decodeEventMeta([]byte(m), rec); err != nil {
 			return nil, fmt.Errorf("%w %s", err, key)
