@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -17,21 +16,20 @@ import (
 // The Redis event log lives under one hash tag, {ev}, so that a batch's
 // script touches one slot: in a Cluster one node holds the whole log.
 //   <prefix>ev:{ev}:<key>    a record's hash: m its metadata (binary, see
-//                            appendEventMeta), b its header and body, s its
-//                            state as recorded, t that of its latest
-//                            attempt, n its attempt count, a1..aN its
-//                            attempts
+//                            appendEventMeta), h its header (JSON), b its
+//                            body, s its state as recorded, t that of its
+//                            latest attempt, n its attempt count, a1..aN
+//                            its attempts
 //   <prefix>ev:{ev}:idx      the records' keys, a sorted set all scored 0:
 //                            keys start with their time in fixed-width hex,
 //                            so a reverse lexical range lists newest first
 //                            and since, until and a cursor are lex bounds
 //   <prefix>ev:{ev}:id:<id>  the key of the newest record of a Webhook-Id
 // A hash and its id key expire at the record's ReceivedAt (the key's
-// time) plus the batch's Retain, set when the hash is created, so that a
-// later write (its record after its attempts, a replay's attempt) never
-// extends it. The index holds keys whose hash has expired until a listing
-// meets them or ExpireEvents trims it; it expires itself with its newest
-// record.
+// time) plus the batch's Retain: a record's write sets that time, the same
+// at each write; an attempt's only on a hash it creates (attempts before
+// their record), so that no later attempt (a replay's) extends it. The index holds keys whose hash has expired until a listing meets
+// them or ExpireEvents trims it; it expires itself with its newest record.
 
 var _ EventLog = (*Redis)(nil)
 
@@ -42,15 +40,13 @@ func (r *Redis) evTag() string { return r.prefix + "ev:{ev}:" }
 // then per record its hash and, when it has a Webhook-Id, its id key, then
 // per attempt its record's hash. ARGV[1] is the newest record's expiry
 // (ms, 0 without records), ARGV[2] the number of records, ARGV[3] the
-// retention (ms); per record its key, expiry, metadata, header and body,
-// state and whether it has an id key; per attempt its record's expiry,
+// retention (ms); per record its key, expiry, metadata, header (JSON),
+// body, state and whether it has an id key; per attempt its record's expiry,
 // encoding and result.
 //
 // A record's state is s and its attempts' t, so that a record written
-// after its attempts leaves their state as it is. Every write of a record
-// sets the same expiry, from its key; an attempt's PEXPIREAT NX sets that
-// of a hash it creates (attempts before their record), never another. An
-// id key is set with SET GET and set back in the rare case it named a
+// after its attempts leaves their state as it is. An attempt's PEXPIREAT
+// NX sets the expiry of a hash it creates, never another's. An id key is set with SET GET and set back in the rare case it named a
 // newer record, its expiry computed from that record's key.
 var recordEventsScript = redis.NewScript(`
 local idx, retain = KEYS[1], tonumber(ARGV[3])
@@ -58,19 +54,19 @@ local k, a = 2, 4
 local members = {}
 for _ = 1, tonumber(ARGV[2]) do
 	local h, key, at = KEYS[k], ARGV[a], ARGV[a + 1]
-	redis.call('HSET', h, 'm', ARGV[a + 2], 'b', ARGV[a + 3], 's', ARGV[a + 4])
+	redis.call('HSET', h, 'm', ARGV[a + 2], 'h', ARGV[a + 3], 'b', ARGV[a + 4], 's', ARGV[a + 5])
 	redis.call('PEXPIREAT', h, at)
 	members[#members + 1] = 0
 	members[#members + 1] = key
-	if ARGV[a + 5] == '1' then
+	if ARGV[a + 6] == '1' then
 		k = k + 1
 		local newer = redis.call('SET', KEYS[k], key, 'PXAT', at, 'GET')
-		if newer and newer > key then
-			local ms = math.floor(tonumber(string.sub(newer, 1, 16), 16) / 1000000) + retain
-			redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', ms))
+		local t = newer and newer > key and tonumber(string.sub(newer, 1, 16), 16)
+		if t then
+			redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', math.floor(t / 1000000) + retain))
 		end
 	end
-	k, a = k + 1, a + 6
+	k, a = k + 1, a + 7
 end
 if #members > 0 then
 	redis.call('ZADD', idx, unpack(members))
@@ -173,8 +169,6 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis event log: encoding headers: %w", err)
 		}
-		hb := make([]byte, 0, len(header)+1+len(rec.Body))
-		hb = append(append(append(hb, header...), '\n'), rec.Body...)
 		c := next()
 		c.recs++
 		c.newest = max(c.newest, at)
@@ -185,7 +179,7 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 			c.keys = append(c.keys, tag+"id:"+rec.ID)
 			hasID = "1"
 		}
-		c.args = append(c.args, rec.Key, at, appendEventMeta(nil, &rec), hb, rec.State, hasID)
+		c.args = append(c.args, rec.Key, at, appendEventMeta(nil, &rec), header, rec.Body, rec.State, hasID)
 	}
 	// Attempts follow every record, so a chunk holds its records first, as
 	// the script reads them.
@@ -520,21 +514,17 @@ func eventFromHash(key string, h map[string]string) (*EventRecord, error) {
 			return nil, fmt.Errorf("%w %s", err, key)
 		}
 	}
-	if hb, ok := h["b"]; ok {
-		header, body, found := bytes.Cut([]byte(hb), []byte{'\n'})
-		if !found {
-			return nil, fmt.Errorf("%w %s", errEventCorrupt, key)
-		}
-		if s := string(header); s != "null" {
-			var ok bool
-			if rec.Header, ok = parsePlainHeaderJSON(s); !ok {
-				rec.Header = make(http.Header)
-				if err := json.Unmarshal(header, &rec.Header); err != nil {
-					return nil, fmt.Errorf("%w %s: headers: %w", errEventCorrupt, key, err)
-				}
+	if s := h["h"]; s != "" && s != "null" {
+		var ok bool
+		if rec.Header, ok = parsePlainHeaderJSON(s); !ok {
+			rec.Header = make(http.Header)
+			if err := json.Unmarshal([]byte(s), &rec.Header); err != nil {
+				return nil, fmt.Errorf("%w %s: headers: %w", errEventCorrupt, key, err)
 			}
 		}
-		rec.Body = body
+	}
+	if b, ok := h["b"]; ok {
+		rec.Body = []byte(b)
 	}
 	n, _ := strconv.Atoi(h["n"])
 	// Every attempt is a field of the hash: n beyond them is corrupt.
