@@ -117,12 +117,19 @@ func eventRecordJSON(r *store.EventRecord) eventRecord {
 // JSON name it; Since and Until are RFC 3339 times or durations back from
 // now.
 type eventSelection struct {
+	// Provider is a provider preset.
 	Provider string `json:"provider"`
-	Scope    string `json:"scope"`
-	Type     string `json:"type"`
-	Status   string `json:"status"`
-	Since    string `json:"since"`
-	Until    string `json:"until"`
+	// Scope is a claim scope: a route, or a scope several routes share.
+	Scope string `json:"scope"`
+	// Type is an event type or a glob of one ("video.*").
+	Type string `json:"type"`
+	// Status is a state (passed, failed, unrouted, queued, delivered,
+	// retrying, dead) or the gateway's answer ("202").
+	Status string `json:"status"`
+	// Since selects events received at or after it.
+	Since string `json:"since"`
+	// Until selects events received before it.
+	Until string `json:"until"`
 }
 
 func (s eventSelection) empty() bool { return s == eventSelection{} }
@@ -258,9 +265,12 @@ type replayRequest struct {
 	eventSelection
 	// To is the destination to replay to, as configured or masked;
 	// without it, the destinations the event was queued for.
-	To     string `json:"to"`
-	Limit  int    `json:"limit"`
-	DryRun bool   `json:"dry_run"`
+	To string `json:"to"`
+	// Limit bounds how many records a selection replays (default 1000,
+	// at most 10000).
+	Limit int `json:"limit"`
+	// DryRun only counts the records a selection matches.
+	DryRun bool `json:"dry_run"`
 }
 
 // readReplayRequest decodes the request's JSON, bounded and strict; an
@@ -321,7 +331,9 @@ func (Admin) replayEvent(w http.ResponseWriter, r *http.Request, app *App, st st
 
 // replaySkip is a selected record a bulk replay did not queue, and why.
 type replaySkip struct {
-	Key    string `json:"key"`
+	// Key is the record's key.
+	Key string `json:"key"`
+	// Reason says why it was not replayed, and what would replay it.
 	Reason string `json:"reason"`
 }
 
@@ -336,7 +348,7 @@ func (Admin) replayEvents(w http.ResponseWriter, r *http.Request, app *App, st s
 	}
 	if req.empty() {
 		return apiError(http.StatusBadRequest,
-			`select events with one of provider, scope, type, status, since, until (since "100y" selects every one)`)
+			`select events with one of provider, scope, type, status, since, until (since "1970-01-01T00:00:00Z" selects every one)`)
 	}
 	limit := req.Limit
 	if limit == 0 {
