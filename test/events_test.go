@@ -211,7 +211,7 @@ func checkEventsCLI(t *testing.T, g *gateway, key string) {
 	if out := run("event", "msg_async"); !strings.Contains(out, "render.completed") || !strings.Contains(out, "503") {
 		t.Errorf("caddy webhook event msg_async:\n%s", out)
 	}
-	if out := run("replay", "--provider", "standard", "--status", "delivered", "--dry-run"); !strings.Contains(out, "1") {
+	if out := run("replay", "--provider", "standard", "--type", "render.completed", "--dry-run"); !strings.Contains(out, "matched: 1") {
 		t.Errorf("caddy webhook replay --dry-run:\n%s", out)
 	}
 }
