@@ -318,8 +318,8 @@ func eventState(s, t any) string {
 	if t, ok := t.(string); ok {
 		return t
 	}
-	s2, _ := s.(string)
-	return s2
+	state, _ := s.(string)
+	return state
 }
 
 // ListEvents pages through the index newest first, in chunks: each chunk's
@@ -373,12 +373,14 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 		for i, k := range keys {
 			examined++
 			rec, ok, err := eventFromMeta(k, metas[i].Val())
-			if err != nil {
-				return EventPage{}, err
-			}
-			if !ok {
+			switch {
+			case err != nil:
+				// A record this version cannot read (a later format's,
+				// or not the log's) is passed over, not the listing's
+				// failure; ReadEvent reports it.
+			case !ok:
 				gone = append(gone, k)
-			} else if f.Matches(&rec) {
+			case f.Matches(&rec):
 				out.Events = append(out.Events, rec)
 			}
 			if len(out.Events) == page || examined == scan {

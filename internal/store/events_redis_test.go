@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,4 +317,63 @@ func BenchmarkRedisRecordEvents(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 	b.ReportMetric((cpu()-cpu0)*1e6/float64(events), "redis-cpu-µs/event")
 	b.ReportMetric((redisInfo(b, srv, "memory", "used_memory")-mem0)/float64(events), "redis-B/event")
+}
+
+// TestRedisEventUnreadable: a record that does not decode (a later
+// format's) is passed over by a listing and reported by ReadEvent; a hash
+// of attempts alone reads as its key, state and attempts, unlisted.
+func TestRedisEventUnreadable(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "bad:"})
+	recs := redisEvents(time.Now(), 3, 10)
+	must(t, r.RecordEvents(ctx, EventBatch{Records: recs[:2], Retain: time.Hour}))
+	must(t, r.Client().HSet(ctx, r.evTag()+recs[0].Key, "m", "\x02later").Err())
+	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e1"}) {
+		t.Fatalf("listed %v, want [e1]", got)
+	}
+	if got, err := r.ReadEvent(ctx, recs[0].Key); err == nil {
+		t.Fatalf("ReadEvent of an unreadable record = %+v", got)
+	}
+
+	only := firstAttempts(recs[2:])
+	must(t, r.RecordEvents(ctx, EventBatch{Attempts: only, Retain: time.Hour}))
+	got, err := r.ReadEvent(ctx, recs[2].Key)
+	must(t, err)
+	if got == nil || got.Key != recs[2].Key || !got.ReceivedAt.Equal(recs[2].ReceivedAt) || got.State != StateDelivered ||
+		got.Attempts != 1 || len(got.Log) != 1 || got.Log[0].Destination != only[0].Destination || got.ID != "" {
+		t.Fatalf("attempts alone read as %+v", got)
+	}
+	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e1"}) {
+		t.Fatalf("with attempts alone listed %v, want [e1]", got)
+	}
+}
+
+// FuzzRedisEventDecode: the decoders of a record's metadata and of an
+// attempt take any bytes without panicking, and what they accept encodes
+// back to the same values.
+func FuzzRedisEventDecode(f *testing.F) {
+	rec := redisEvents(time.Now(), 1, 10)[0]
+	f.Add(appendEventMeta(nil, &rec))
+	a := firstAttempts([]EventRecord{rec})[0]
+	a.Error, a.Replay, a.Duration = "status 503", true, time.Second
+	f.Add(appendEventAttempt(nil, &a))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var r EventRecord
+		if decodeEventMeta(p, &r) == nil {
+			var again EventRecord
+			if err := decodeEventMeta(appendEventMeta(nil, &r), &again); err != nil || !reflect.DeepEqual(again, r) {
+				t.Fatalf("metadata %+v encodes back to %+v, %v", r, again, err)
+			}
+		}
+		if a, err := decodeEventAttempt(p, "k"); err == nil {
+			again, err := decodeEventAttempt(appendEventAttempt(nil, &a), "k")
+			if err != nil || !again.At.Equal(a.At) {
+				t.Fatalf("attempt %+v encodes back to %+v, %v", a, again, err)
+			}
+			again.At = a.At
+			if again != a {
+				t.Fatalf("attempt %+v encodes back to %+v", a, again)
+			}
+		}
+	})
 }
