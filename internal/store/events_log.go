@@ -630,8 +630,12 @@ func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable
 			"run the Caddy that wrote it, or move it aside", path, binary.BigEndian.Uint32(h[len(eventSegmentMagic):]), eventSegmentVersion)
 	case intact:
 		seg.marker = m
-	case last && end <= off:
-		// Created, and a crash came before its header was written.
+	case end <= off:
+		// Too short for a frame: in the last segment, one that a crash
+		// came upon before its header was written.
+		if !last && end > 0 {
+			s.quarantineAndReport(seg.f, path, 0, end)
+		}
 		seg.size = end
 		return false, nil
 	default:

@@ -440,61 +440,68 @@ func BenchmarkEventLogList(b *testing.B) {
 // its frames nor panics, every listed record reads, and a record written
 // after it is read back after a reopen.
 func FuzzEventLogOpen(f *testing.F) {
-	dir := f.TempDir()
-	s := &Log{dir: dir, seed: maphash.MakeSeed()}
-	must(f, s.openEvents())
-	ev := eventAt(1, "mux", "f-1")
-	must(f, s.RecordEvents(ctx, EventBatch{Records: []EventRecord{ev, eventAt(2, "mux", "f-2")}, Attempts: []EventAttempt{
-		{Key: ev.Key, At: ev.ReceivedAt, Destination: "http://svc/", Attempt: 1, Status: 503, Result: StateRetrying},
-		{Key: ev.Key, At: ev.ReceivedAt, Destination: "http://svc/", Attempt: 2, Status: 200, Result: StateDelivered},
-	}}))
-	must(f, s.ExpireEvents(ctx, eventBase, 0))
-	must(f, s.closeEvents())
-	seed, err := os.ReadFile(s.ev.segmentPath(1))
-	must(f, err)
+	seed := eventSegmentSeed(f)
 	f.Add(seed)
 	f.Add(seed[:len(seed)-3])
 	f.Add(seed[:segmentHeaderLen])
+	f.Fuzz(fuzzEventLogOpen)
+}
 
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		must(t, os.MkdirAll(filepath.Join(dir, eventsDir), 0o700))
-		path := filepath.Join(dir, eventsDir, fmt.Sprintf("%016x%s", 1, eventSegmentExt))
-		must(t, os.WriteFile(path, data, 0o600))
-		open := func() *Log {
-			s := &Log{dir: dir, seed: maphash.MakeSeed()}
-			if err := s.openEvents(); err != nil {
-				if !strings.Contains(err.Error(), "format version") {
-					t.Fatalf("open: %v", err)
-				}
-				return nil
+// eventSegmentSeed returns a segment of two records, attempts and an
+// expiry cutoff.
+func eventSegmentSeed(t testing.TB) []byte {
+	s := &Log{dir: t.TempDir(), seed: maphash.MakeSeed()}
+	must(t, s.openEvents())
+	ev := eventAt(1, "mux", "f-1")
+	must(t, s.RecordEvents(ctx, EventBatch{Records: []EventRecord{ev, eventAt(2, "mux", "f-2")}, Attempts: []EventAttempt{
+		{Key: ev.Key, At: ev.ReceivedAt, Destination: "http://svc/", Attempt: 1, Status: 503, Result: StateRetrying},
+		{Key: ev.Key, At: ev.ReceivedAt, Destination: "http://svc/", Attempt: 2, Status: 200, Result: StateDelivered},
+	}}))
+	must(t, s.ExpireEvents(ctx, eventBase, 0))
+	must(t, s.closeEvents())
+	seed, err := os.ReadFile(s.ev.segmentPath(1))
+	must(t, err)
+	return seed
+}
+
+func fuzzEventLogOpen(t *testing.T, data []byte) {
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, eventsDir), 0o700))
+	path := filepath.Join(dir, eventsDir, fmt.Sprintf("%016x%s", 1, eventSegmentExt))
+	must(t, os.WriteFile(path, data, 0o600))
+	open := func() *Log {
+		s := &Log{dir: dir, seed: maphash.MakeSeed()}
+		if err := s.openEvents(); err != nil {
+			if !strings.Contains(err.Error(), "format version") {
+				t.Fatalf("open: %v", err)
 			}
-			return s
+			return nil
 		}
-		s := open()
-		if s == nil {
-			return
+		return s
+	}
+	s := open()
+	if s == nil {
+		return
+	}
+	p, err := s.ListEvents(ctx, EventFilter{})
+	must(t, err)
+	for _, r := range p.Events {
+		if full, err := s.ReadEvent(ctx, r.Key); err != nil || full == nil {
+			t.Fatalf("listed %s, read %+v, %v", r.Key, full, err)
 		}
-		p, err := s.ListEvents(ctx, EventFilter{})
-		must(t, err)
-		for _, r := range p.Events {
-			if full, err := s.ReadEvent(ctx, r.Key); err != nil || full == nil {
-				t.Fatalf("listed %s, read %+v, %v", r.Key, full, err)
-			}
-		}
-		after := eventAt(3, "mux", "after")
-		must(t, s.RecordEvents(ctx, EventBatch{Records: []EventRecord{after}}))
-		must(t, s.closeEvents())
-		s = open()
-		if s == nil {
-			t.Fatal("reopen failed")
-		}
-		defer s.closeEvents()
-		if s.ev.hideBefore > uint64(after.ReceivedAt.UnixNano()) {
-			return // hidden by an expiry cutoff the segment holds
-		}
-		if r, err := s.ReadEvent(ctx, after.Key); err != nil || r == nil || r.ID != "after" {
-			t.Fatalf("written after the open: %+v, %v", r, err)
-		}
-	})
+	}
+	after := eventAt(3, "mux", "after")
+	must(t, s.RecordEvents(ctx, EventBatch{Records: []EventRecord{after}}))
+	must(t, s.closeEvents())
+	s = open()
+	if s == nil {
+		t.Fatal("reopen failed")
+	}
+	defer s.closeEvents()
+	if s.ev.hideBefore > uint64(after.ReceivedAt.UnixNano()) {
+		return // hidden by an expiry cutoff the segment holds
+	}
+	if r, err := s.ReadEvent(ctx, after.Key); err != nil || r == nil || r.ID != "after" {
+		t.Fatalf("written after the open: %+v, %v", r, err)
+	}
 }
