@@ -30,16 +30,18 @@ func chaosScale[T any](short, long T) T {
 // chaosConfig forwards /hooks with retries that outlast any outage in these
 // tests, and the short `timeout 1s` so that a dead instance's delivery lease
 // (timeout + 30s) ends soon. GATEWAY names the instance in X-Gateway; /json
-// deduplicates on a JSON field.
+// deduplicates on a JSON field. The event log is on, so that every fault
+// also meets its writer.
 const chaosConfig = `{
 	admin localhost:{{.Admin}}
 	http_port {{.HTTP}}
 	persist_config off
-	{{if .Redis}}webhook_ingress {
-		redis {{.Redis}} {
+	webhook_ingress {
+		retain 1h
+		{{if .Redis}}redis {{.Redis}} {
 			key_prefix chaos:
-		}
-	}{{end}}
+		}{{end}}
+	}
 }
 :{{.HTTP}} {
 	handle /hooks {
