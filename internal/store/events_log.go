@@ -2,13 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"hash/maphash"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -290,22 +288,8 @@ func appendRecordPayload(b []byte, k evKey, r EventRecord) []byte {
 		b = appendString(b, bounded(d, maxEventDest))
 	}
 	binary.BigEndian.PutUint16(b[metaAt-2:], uint16(len(b)-metaAt))
-	b = appendHeader(b, r.Header)
-	return appendBytes(b, r.Body)
-}
-
-// appendHeader appends a header's field count and, per field, its name
-// and values.
-func appendHeader(b []byte, h http.Header) []byte {
-	b = binary.AppendUvarint(b, uint64(len(h)))
-	for name, values := range h {
-		b = appendString(b, name)
-		b = binary.AppendUvarint(b, uint64(len(values)))
-		for _, v := range values {
-			b = appendString(b, v)
-		}
-	}
-	return b
+	// Header and body as a queue entry holds them (codec.go).
+	return appendEntry(b, Event{Header: r.Header, Body: r.Body}, 0, "")
 }
 
 func appendAttemptPayload(b []byte, k evKey, prev evLoc, a EventAttempt) []byte {
@@ -362,22 +346,11 @@ func recordMeta(payload []byte) (k evKey, r EventRecord, dec *decoder, err error
 
 // recordBody decodes what follows a record's metadata into r.
 func recordBody(dec *decoder, r *EventRecord) error {
-	if n := dec.uvarint(); n > 0 && dec.err == nil {
-		r.Header = make(http.Header, min(n, 64))
-		for i := uint64(0); i < n && dec.err == nil; i++ {
-			name := dec.string()
-			count := dec.uvarint()
-			values := make([]string, 0, min(count, 16))
-			for j := uint64(0); j < count && dec.err == nil; j++ {
-				values = append(values, dec.string())
-			}
-			r.Header[name] = values
-		}
+	var d Delivery
+	if err := decodeEntry(dec.b, &d); err != nil {
+		return err
 	}
-	r.Body = dec.bytes()
-	if dec.err != nil || len(dec.b) > 0 {
-		return errCorrupt
-	}
+	r.Header, r.Body = d.Header, d.Body
 	return nil
 }
 
@@ -515,13 +488,11 @@ func (ev *eventLog) roll() error {
 // newEventSegmentHeader is the queue's segment header (log_format.go) with
 // the event log's magic and version.
 func newEventSegmentHeader() ([]byte, marker) {
-	h := make([]byte, 0, segmentHeaderLen)
-	h = append(h, eventSegmentMagic...)
-	h = binary.BigEndian.AppendUint32(h, eventSegmentVersion)
-	var m marker
-	_, _ = rand.Read(m[:]) // never fails
-	h = append(h, m[:]...)
-	return binary.BigEndian.AppendUint32(h, crc32.Checksum(h, castagnoli)), m
+	h, m := newSegmentHeader()
+	copy(h, eventSegmentMagic)
+	binary.BigEndian.PutUint32(h[len(eventSegmentMagic):], eventSegmentVersion)
+	binary.BigEndian.PutUint32(h[segmentHeaderLen-4:], crc32.Checksum(h[:segmentHeaderLen-4], castagnoli))
+	return h, m
 }
 
 // startSync starts the background sync of the active segment.
@@ -543,11 +514,13 @@ func (ev *eventLog) startSync() {
 					f, ev.dirty = ev.active.f, false
 				}
 				ev.wmu.Unlock()
-				// Outside the lock, so that writes go on. A segment that
-				// expiry closed meanwhile fails harmlessly; another failure
-				// leaves the writes to the next sync, or Close's.
+				// Outside the lock, so that writes go on; File.Sync, not
+				// datasync, for its use of the descriptor is safe against
+				// expiry closing the file meanwhile (which fails it
+				// harmlessly). Another failure leaves the writes to the
+				// next sync, or Close's.
 				if f != nil {
-					_ = datasync(f)
+					_ = f.Sync()
 				}
 			}
 		}
@@ -639,14 +612,9 @@ func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable
 		seg.size = end
 		return false, nil
 	default:
-		// A damaged header: its copy of the marker or the first frame's
-		// finds the frames, unless both are damaged.
+		// A damaged header: its copy of the marker finds the frames,
+		// unless that copy is what was damaged.
 		first, err := sr.next(off, end, m)
-		if err == nil && first < 0 {
-			b, _ := sr.bytes(off, markerLen)
-			copy(m[:], b)
-			first, err = sr.next(off, end, m)
-		}
 		if err != nil {
 			return false, err
 		}
@@ -707,6 +675,11 @@ func (s *Log) closeEvents() error {
 	if cerr := ev.closeFiles(); err == nil {
 		err = cerr
 	}
+	// A reload's new Log may open before the old one is dropped: the
+	// index goes now.
+	ev.mu.Lock()
+	ev.index, ev.segs, ev.relink, ev.active = evIndex{}, nil, nil, nil
+	ev.mu.Unlock()
 	return err
 }
 

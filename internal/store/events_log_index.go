@@ -28,7 +28,6 @@ const evBlockLen = 4096
 // evIndex is the entries sorted by key, in blocks.
 type evIndex struct {
 	blocks [][]evEntry // none empty
-	n      int
 }
 
 // search returns the place of the first entry whose key is k or after it:
@@ -57,7 +56,6 @@ func (x *evIndex) get(k evKey) *evEntry {
 // insert adds e, whose key the index does not hold, and returns its place
 // (valid until the next change).
 func (x *evIndex) insert(e evEntry) *evEntry {
-	x.n++
 	b, i := x.search(e.key())
 	if b == len(x.blocks) { // the usual case: the newest key
 		if b == 0 || len(x.blocks[b-1]) == evBlockLen {
@@ -91,7 +89,6 @@ func (x *evIndex) removeIf(drop func(*evEntry) bool) {
 				kept = append(kept, blk[i])
 			}
 		}
-		x.n -= len(blk) - len(kept)
 		if len(kept) > 0 {
 			blocks = append(blocks, kept)
 		}
