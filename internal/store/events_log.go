@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"hash/maphash"
@@ -81,6 +82,14 @@ func stateCode(s string) byte {
 	return 0
 }
 
+// stateName is the state of a code; "" for one this build does not know.
+func stateName(code byte) string {
+	if int(code) < len(eventStates) {
+		return eventStates[code]
+	}
+	return ""
+}
+
 // evKey is an EventKey as numbers, which sort as the key does.
 type evKey struct {
 	t uint64 // the time part: received at, unix ns
@@ -89,7 +98,13 @@ type evKey struct {
 
 func (k evKey) less(o evKey) bool { return k.t < o.t || k.t == o.t && k.d < o.d }
 
-func (k evKey) String() string { return fmt.Sprintf("%016x%08x", k.t, k.d) }
+// String is the EventKey: its binary form in hex.
+func (k evKey) String() string {
+	var raw [evKeyLen]byte
+	var out [2 * evKeyLen]byte
+	hex.Encode(out[:], appendEvKey(raw[:0], k))
+	return string(out[:])
+}
 
 // parseEventKey reads an EventKey; ok is false for anything else.
 func parseEventKey(s string) (k evKey, ok bool) {
@@ -325,10 +340,7 @@ func recordMeta(payload []byte) (k evKey, r EventRecord, dec *decoder, err error
 	if len(meta.b) < 2 {
 		return k, r, nil, errCorrupt
 	}
-	r.Async, r.State, meta.b = meta.b[0]&1 != 0, eventStates[min(int(meta.b[1]), len(eventStates)-1)], meta.b[2:]
-	if meta.b == nil {
-		meta.b = []byte{} // a zero-length tail is no error; nil is the decoder's
-	}
+	r.Async, r.State, meta.b = meta.b[0]&1 != 0, stateName(meta.b[1]), meta.b[2:]
 	r.ReceivedAt = time.Unix(0, meta.varint())
 	r.Answer = int(meta.varint())
 	r.BodySize = int(meta.varint())
@@ -370,7 +382,7 @@ func attemptFrame(payload []byte) (k evKey, prev evLoc, a EventAttempt, err erro
 	if dec.err != nil || len(dec.b) < 2 {
 		return k, prev, a, errCorrupt
 	}
-	a.Result, a.Replay, dec.b = eventStates[min(int(dec.b[0]), len(eventStates)-1)], dec.b[1]&1 != 0, dec.b[2:]
+	a.Result, a.Replay, dec.b = stateName(dec.b[0]), dec.b[1]&1 != 0, dec.b[2:]
 	a.Error = dec.string()
 	if dec.err != nil || len(dec.b) > 0 {
 		return k, prev, a, errCorrupt
@@ -456,6 +468,9 @@ func (ev *eventLog) roll() error {
 	}
 	if len(ev.segs) == 0 {
 		if err := os.MkdirAll(ev.dir, 0o700); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(ev.dir)); err != nil {
 			return err
 		}
 	}
@@ -574,7 +589,7 @@ func (s *Log) openEvents() error {
 	return nil
 }
 
-// replaySegment indexes a segment's frames. appendable is set for the
+// replayEventSegment indexes a segment's frames. appendable is set for the
 // last segment when its header is intact: then what follows its last
 // intact frame (a torn frame, zeros) is cut off, for the next writes.
 func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable bool, err error) {
@@ -659,11 +674,16 @@ func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable
 // closes the files. It is idempotent.
 func (s *Log) closeEvents() error {
 	ev := &s.ev
+	// Under the writer lock, so that no write starts the sync after this.
+	ev.wmu.Lock()
 	if ev.closed.Swap(true) {
+		ev.wmu.Unlock()
 		return nil
 	}
-	if ev.stop != nil {
-		close(ev.stop)
+	stop := ev.stop
+	ev.wmu.Unlock()
+	if stop != nil {
+		close(stop)
 		ev.wg.Wait()
 	}
 	ev.wmu.Lock()

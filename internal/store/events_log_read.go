@@ -143,7 +143,7 @@ func (ev *eventLog) readMeta(c evCand, buf *[]byte) (EventRecord, error) {
 	if err != nil || k != c.e.key() {
 		return EventRecord{}, errCorrupt
 	}
-	r.State, r.Attempts = eventStates[min(int(c.e.state), len(eventStates)-1)], int(c.e.attempts)
+	r.State, r.Attempts = stateName(c.e.state), int(c.e.attempts)
 	return r, nil
 }
 
@@ -179,16 +179,17 @@ func (s *Log) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 	}
 	if k, ok := parseEventKey(ref); ok {
 		var c evCand
+		var found bool
 		ev.mu.RLock()
-		e := ev.index.get(k)
-		if e != nil && k.t >= ev.hideBefore {
+		if e := ev.index.get(k); e != nil && k.t >= ev.hideBefore {
 			c.e = *e
 			if c.seg = ev.seg(e.rec.seg); c.seg != nil {
 				c.size = c.seg.size
 			}
+			found = c.seg != nil || e.rec.seg == 0 // else its segment just expired
 		}
 		ev.mu.RUnlock()
-		if c.seg != nil || c.e.attempts > 0 {
+		if found {
 			r, err := ev.read(c)
 			if !vanished(err) {
 				return r, err
@@ -239,7 +240,7 @@ func (ev *eventLog) read(c evCand) (*EventRecord, error) {
 		}
 		*r = meta
 	}
-	r.State, r.Attempts = eventStates[min(int(c.e.state), len(eventStates)-1)], int(c.e.attempts)
+	r.State, r.Attempts = stateName(c.e.state), int(c.e.attempts)
 	// The attempt chain, newest first; each frame is before the one that
 	// names it, which ends the walk on any damage.
 	for loc, n := c.e.att, 0; loc.seg != 0 && n < int(c.e.attempts); n++ {

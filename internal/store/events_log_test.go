@@ -111,6 +111,9 @@ func TestEventLogRestart(t *testing.T) {
 	}
 	more := eventAt(100, "mux", "after")
 	record(t, l, []EventRecord{more})
+	// Attempts whose record never came: read by key, never listed.
+	orphan := eventAt(50, "mux", "orphan")
+	record(t, l, nil, EventAttempt{Key: orphan.Key, At: orphan.ReceivedAt, Attempt: 1, Result: StateDead})
 	must(t, l.Close())
 	l = openLogWith(t, dir, opts)
 	if r, err := l.ReadEvent(ctx, "after"); err != nil || r == nil || r.Key != more.Key {
@@ -118,6 +121,13 @@ func TestEventLogRestart(t *testing.T) {
 	}
 	if r, err := l.ReadEvent(ctx, recs[0].ID); err != nil || r == nil || len(r.Log) != 3 {
 		t.Fatalf("oldest record after two restarts: %+v, %v", r, err)
+	}
+	if r, err := l.ReadEvent(ctx, orphan.Key); err != nil || r == nil || r.ID != "" || r.State != StateDead ||
+		len(r.Log) != 1 || !r.ReceivedAt.Equal(orphan.ReceivedAt) {
+		t.Fatalf("attempts alone: %+v, %v", r, err)
+	}
+	if p := list(t, l, EventFilter{}); len(p.Events) != 31 {
+		t.Fatalf("listed %d records, want 31", len(p.Events))
 	}
 }
 
