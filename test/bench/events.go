@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,6 +118,7 @@ type eventLogOutcome struct {
 	// ready is from the listing gateway's start until its admin API
 	// answered a listing (the app runs once its store is open).
 	ready           time.Duration
+	readyRSSMB      float64 // its RSS then, before the listing
 	peakRSSMB       float64 // the listing gateway's VmHWM
 	maxSampledRSSMB float64 // its highest RSS sampled while listing
 	err             error
@@ -197,7 +199,7 @@ func (b *bench) runEventLog(ctx context.Context, st string, events int) (out eve
 	if out.err = waitEventLog(client, g); out.err != nil {
 		return out
 	}
-	out.ready = time.Since(start)
+	out.ready, out.readyRSSMB = time.Since(start), g.rssMB()
 	stop := make(chan struct{})
 	var sampling sync.WaitGroup
 	sampling.Add(1)
@@ -220,6 +222,14 @@ func (b *bench) runEventLog(ctx context.Context, st string, events int) (out eve
 	close(stop)
 	sampling.Wait()
 	out.peakRSSMB = g.peakRSSMB()
+	if b.cfg.profileDir != "" {
+		path := filepath.Join(b.cfg.profileDir, "heap-eventlog-"+st+".pprof")
+		if err := g.pprof(0, "heap", path); err != nil {
+			fmt.Fprintf(os.Stderr, "heap profile of the event log listing: %v\n", err)
+		} else {
+			fmt.Printf("  heap profile: go tool pprof -sample_index=inuse_space -top %s\n", path)
+		}
+	}
 	return out
 }
 
@@ -321,9 +331,9 @@ func (g *gateway) metric(name string) (float64, error) {
 func eventLogLines(o eventLogOutcome) (goalLine, detail string) {
 	goalLine = fmt.Sprintf("%s event log of %d events (%s): listing it all, %d a page, the gateway's peak RSS %.0f MB, goal < %d MB",
 		passMiss(o.pass()), o.events, o.store, eventLogPage, o.peakRSSMB, maxEventLogRSSMB)
-	detail = fmt.Sprintf("(eventlog, %s) %d events sent in %.0fs, %d answered 2xx (%.0f/s), %.0f records dropped by the recorder (events_unrecorded_total), filler's peak RSS %.0f MB; a fresh gateway answered after %.1fs and listed %d records (%d of the %d answered events) in %d pages in %.1fs (%.0f records/s), RSS peak %.0f MB (VmHWM), highest sample while listing %.0f MB",
+	detail = fmt.Sprintf("(eventlog, %s) %d events sent in %.0fs, %d answered 2xx (%.0f/s), %.0f records dropped by the recorder (events_unrecorded_total), filler's peak RSS %.0f MB; a fresh gateway answered after %.1fs (RSS %.0f MB) and listed %d records (%d of the %d answered events) in %d pages in %.1fs (%.0f records/s), RSS peak %.0f MB (VmHWM), highest sample while listing %.0f MB",
 		o.store, o.events, o.fill.Seconds(), o.accepted, o.fillRate(), o.unrecorded, o.fillRSSMB,
-		o.ready.Seconds(), o.listed, o.ours, o.accepted, o.pages, o.list.Seconds(), o.listRate(), o.peakRSSMB, o.maxSampledRSSMB)
+		o.ready.Seconds(), o.readyRSSMB, o.listed, o.ours, o.accepted, o.pages, o.list.Seconds(), o.listRate(), o.peakRSSMB, o.maxSampledRSSMB)
 	if o.err != nil {
 		detail += fmt.Sprintf("; ERROR: %v", o.err)
 	}

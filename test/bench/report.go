@@ -445,7 +445,8 @@ answered 2xx, and the recorder's dropped records
 
 **Profiles.** ` + "`-profile <dir>`" + ` saves a CPU profile of the gateway during each
 timed phase from Caddy's admin endpoint (` + "`/debug/pprof/profile`" + `), then its
-allocations (` + "`allocs`" + `); read one with ` + "`go tool pprof -top <file>`" + `.
+allocations (` + "`allocs`" + `); read one with ` + "`go tool pprof -top <file>`" + `. With
+` + "`-events-log`" + `, it saves the listing gateway's heap after the listing too.
 `
 
 func median(xs []float64) float64 {
