@@ -236,16 +236,21 @@ func (ev *eventLog) append(frames []byte) error {
 // runs under the writer lock.
 func (ev *eventLog) build(buf []byte, seg *evSeg, b EventBatch) ([]byte, int) {
 	skipped := 0
+	// keep reads a key: false for one that is no EventKey (counted) or
+	// that the expiry cutoff hides.
+	keep := func(key string) (evKey, bool) {
+		k, ok := parseEventKey(key)
+		if !ok {
+			skipped++
+		}
+		return k, ok && k.t >= ev.hideBefore
+	}
 	for _, r := range b.Records {
 		if r.Key == "" {
 			r.Key = EventKey(r.ReceivedAt, r.Provider, r.ID)
 		}
-		k, ok := parseEventKey(r.Key)
+		k, ok := keep(r.Key)
 		if !ok {
-			skipped++
-			continue
-		}
-		if k.t < ev.hideBefore {
 			continue
 		}
 		start := len(buf)
@@ -255,12 +260,8 @@ func (ev *eventLog) build(buf []byte, seg *evSeg, b EventBatch) ([]byte, int) {
 	// prev is the latest attempt frame of a key that this batch wrote.
 	var prev map[evKey]evLoc
 	for _, a := range b.Attempts {
-		k, ok := parseEventKey(a.Key)
+		k, ok := keep(a.Key)
 		if !ok {
-			skipped++
-			continue
-		}
-		if k.t < ev.hideBefore {
 			continue
 		}
 		loc := evLoc{seg.id, uint32(seg.size + int64(len(buf)))}

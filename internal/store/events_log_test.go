@@ -152,6 +152,27 @@ func TestEventLogNothingRecorded(t *testing.T) {
 	}
 }
 
+// TestEventLogKeys: a record without a key gets EventKey's; a record or
+// attempt whose key is no EventKey is left out and reported, the rest of
+// its batch written.
+func TestEventLogKeys(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	keyless := eventAt(1, "stripe", "keyless")
+	keyless.Key = ""
+	bad := eventAt(2, "stripe", "bad")
+	bad.Key = "not-a-key"
+	err := l.RecordEvents(ctx, EventBatch{Records: []EventRecord{keyless, bad},
+		Attempts: []EventAttempt{{Key: "not-a-key", Result: StateDead}}})
+	if err == nil || !strings.Contains(err.Error(), "2 records or attempts") {
+		t.Fatalf("RecordEvents: %v, want 2 left out", err)
+	}
+	p := list(t, l, EventFilter{})
+	if got := eventIDs(p); !slices.Equal(got, []string{"keyless"}) ||
+		p.Events[0].Key != EventKey(keyless.ReceivedAt, "stripe", "keyless") {
+		t.Fatalf("listed %+v", p.Events)
+	}
+}
+
 // TestEventLogTornTail: a frame a crash cut short at the end of the last
 // segment is reported torn and cut off, costing the last call's record;
 // the next writes follow the intact frames.
