@@ -211,60 +211,78 @@ func TestEventLogTornTail(t *testing.T) {
 }
 
 // TestEventLogDamagedFrames: a flipped byte costs the record or attempt
-// of its frame only: the open reports and quarantines it, and reads
-// every other record, and the attempts before and after a lost one.
+// of its frame only, in the last segment or a sealed one: the open
+// reports and quarantines it, and reads every other record, and the
+// attempts before and after a lost one.
 func TestEventLogDamagedFrames(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir)
-	var recs []EventRecord
-	for i := range 10 {
-		recs = append(recs, eventAt(i, "stripe", fmt.Sprintf("d-%d", i)))
-		record(t, l, recs[i:i+1])
-	}
-	for n := 1; n <= 3; n++ {
-		record(t, l, nil, EventAttempt{Key: recs[0].Key, At: recs[0].ReceivedAt, Attempt: n, Result: StateRetrying,
-			Error: fmt.Sprintf("try %d", n)})
-	}
-	record(t, l, []EventRecord{eventAt(20, "stripe", "d-after")})
-	must(t, l.Close())
+	for name, size := range map[string]int64{"last segment": 0, "sealed segments": 1 << 10} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := LogOptions{eventSegmentSize: size}
+			l := openLogWith(t, dir, opts)
+			var recs []EventRecord
+			for i := range 10 {
+				recs = append(recs, eventAt(i, "stripe", fmt.Sprintf("d-%d", i)))
+				record(t, l, recs[i:i+1])
+			}
+			for n := 1; n <= 3; n++ {
+				record(t, l, nil, EventAttempt{Key: recs[0].Key, At: recs[0].ReceivedAt, Attempt: n,
+					Result: StateRetrying, Error: fmt.Sprintf("try %d", n)})
+			}
+			for i := range 8 { // so that the damaged frames are sealed when segments are small
+				record(t, l, []EventRecord{eventAt(20+i, "stripe", fmt.Sprintf("d-after-%d", i))})
+			}
+			must(t, l.Close())
 
-	seg := eventSegments(t, dir)[0]
-	frames := eventFrames(t, seg)
-	data, err := os.ReadFile(seg)
-	must(t, err)
-	var hit []evFrame
-	for _, f := range frames {
-		// The record d-5 and the second attempt.
-		if f.typ == evRecord && bytes.Contains(data[f.start:f.end], []byte(`"d-5"`)) ||
-			f.typ == evAttempt && bytes.Contains(data[f.start:f.end], []byte("try 2")) {
-			data[(f.start+f.end)/2] ^= 0x40
-			hit = append(hit, f)
-		}
-	}
-	must(t, os.WriteFile(seg, data, 0o600))
+			type hit struct {
+				seg  string
+				f    evFrame
+				data []byte
+			}
+			var hits []hit
+			segs := eventSegments(t, dir)
+			for i, seg := range segs {
+				data, err := os.ReadFile(seg)
+				must(t, err)
+				for _, f := range eventFrames(t, seg) {
+					// The record d-5 and the second attempt.
+					if f.typ == evRecord && bytes.Contains(data[f.start:f.end], []byte(`"d-5"`)) ||
+						f.typ == evAttempt && bytes.Contains(data[f.start:f.end], []byte("try 2")) {
+						if size > 0 && i == len(segs)-1 {
+							t.Fatal("a damaged frame in the last segment")
+						}
+						data[(f.start+f.end)/2] ^= 0x40
+						hits = append(hits, hit{seg, f, data})
+					}
+				}
+				must(t, os.WriteFile(seg, data, 0o600))
+			}
 
-	var reports []Damage
-	l = openLogWith(t, dir, LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }})
-	if len(hit) != 2 || len(reports) != 2 {
-		t.Fatalf("damaged %d frames, reported %+v", len(hit), reports)
-	}
-	for i, f := range hit {
-		q := fmt.Sprintf("%s.damaged-%d", seg, f.start)
-		if d := reports[i]; d != (Damage{Segment: seg, Offset: f.start, Length: f.end - f.start, Quarantine: q}) {
-			t.Fatalf("report %+v for the frame at %d", d, f.start)
-		}
-		if got, err := os.ReadFile(q); err != nil || !bytes.Equal(got, data[f.start:f.end]) {
-			t.Fatalf("quarantine %s: %v", q, err)
-		}
-	}
-	p := list(t, l, EventFilter{})
-	if got := eventIDs(p); len(got) != 10 || slices.Contains(got, "d-5") || got[0] != "d-after" {
-		t.Fatalf("listed %v, want all but d-5", got)
-	}
-	r, err := l.ReadEvent(ctx, recs[0].Key)
-	must(t, err)
-	if r == nil || r.Attempts != 2 || len(r.Log) != 2 || r.Log[0].Error != "try 1" || r.Log[1].Error != "try 3" {
-		t.Fatalf("attempts around a damaged one: %+v", r)
+			var reports []Damage
+			opts.OnDamage = func(d Damage) { reports = append(reports, d) }
+			l = openLogWith(t, dir, opts)
+			if len(hits) != 2 || len(reports) != 2 {
+				t.Fatalf("damaged %d frames, reported %+v", len(hits), reports)
+			}
+			for i, h := range hits {
+				q := fmt.Sprintf("%s.damaged-%d", h.seg, h.f.start)
+				if d := reports[i]; d != (Damage{Segment: h.seg, Offset: h.f.start, Length: h.f.end - h.f.start, Quarantine: q}) {
+					t.Fatalf("report %+v for the frame at %d", d, h.f.start)
+				}
+				if got, err := os.ReadFile(q); err != nil || !bytes.Equal(got, h.data[h.f.start:h.f.end]) {
+					t.Fatalf("quarantine %s: %v", q, err)
+				}
+			}
+			p := list(t, l, EventFilter{})
+			if got := eventIDs(p); len(got) != 17 || slices.Contains(got, "d-5") || got[0] != "d-after-7" {
+				t.Fatalf("listed %v, want all but d-5", got)
+			}
+			r, err := l.ReadEvent(ctx, recs[0].Key)
+			must(t, err)
+			if r == nil || r.Attempts != 2 || len(r.Log) != 2 || r.Log[0].Error != "try 1" || r.Log[1].Error != "try 3" {
+				t.Fatalf("attempts around a damaged one: %+v", r)
+			}
+		})
 	}
 }
 
