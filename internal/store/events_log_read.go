@@ -54,6 +54,14 @@ func (s *Log) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) 
 		// The index knows the state: no record of another is read.
 		keep = func(e *evEntry) bool { return e.state == code }
 	}
+	var want func(id, provider, scope []byte) bool
+	if f.Provider != "" || f.Scope != "" {
+		// Most records a provider or scope filter examines are not
+		// decoded.
+		want = func(_, provider, scope []byte) bool {
+			return (f.Provider == "" || string(provider) == f.Provider) && (f.Scope == "" || string(scope) == f.Scope)
+		}
+	}
 	var out EventPage
 	var cands []evCand
 	var buf []byte
@@ -70,14 +78,14 @@ func (s *Log) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) 
 				return out, nil
 			}
 			examined, last = examined+1, c.e.key()
-			r, err := ev.readMeta(c, &buf)
+			r, ok, err := ev.readMeta(c, &buf, want)
 			if vanished(err) {
 				continue
 			}
 			if err != nil {
 				return EventPage{}, fmt.Errorf("%w: event log: %w", ErrUnavailable, err)
 			}
-			if f.Matches(&r) {
+			if ok && f.Matches(&r) {
 				out.Events = append(out.Events, r)
 			}
 		}
@@ -129,22 +137,33 @@ func (ev *eventLog) seg(id uint32) *evSeg {
 	return ev.segs[i]
 }
 
-// readMeta reads the metadata of c's record into a listing's record.
-func (ev *eventLog) readMeta(c evCand, buf *[]byte) (EventRecord, error) {
+// readMeta reads the metadata of c's record into a listing's record,
+// unless want (when set) turns it down by its ID, provider and scope,
+// which it sees without their being copied: ok is then false.
+func (ev *eventLog) readMeta(c evCand, buf *[]byte, want func(id, provider, scope []byte) bool) (r EventRecord, ok bool, err error) {
 	n := frameHeader + evRecordHead + int(c.e.metaLen)
 	if int64(c.e.rec.off)+int64(n) > c.size {
-		return EventRecord{}, errCorrupt
+		return r, false, errCorrupt
 	}
 	*buf = slices.Grow((*buf)[:0], n)[:n]
 	if _, err := c.seg.f.ReadAt(*buf, int64(c.e.rec.off)); err != nil {
-		return EventRecord{}, err
+		return r, false, err
 	}
-	k, r, _, err := recordMeta((*buf)[frameHeader:])
-	if err != nil || k != c.e.key() {
-		return EventRecord{}, errCorrupt
+	payload := (*buf)[frameHeader:]
+	if readEvKey(payload[1:]) != c.e.key() {
+		return r, false, errCorrupt
+	}
+	if want != nil {
+		dec := decoder{b: payload[evRecordHead:]}
+		if id, provider, scope := dec.bytes(), dec.bytes(), dec.bytes(); dec.err == nil && !want(id, provider, scope) {
+			return r, false, nil
+		}
+	}
+	if _, r, _, err = recordMeta(payload); err != nil {
+		return r, false, err
 	}
 	r.State, r.Attempts = stateName(c.e.state), int(c.e.attempts)
-	return r, nil
+	return r, true, nil
 }
 
 // readFrame reads and checks the frame at off of seg, whose intact bytes
@@ -198,6 +217,7 @@ func (s *Log) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 	}
 	id := bounded(ref, maxEventField)
 	h := ev.idHash(id)
+	isID := func(got, _, _ []byte) bool { return string(got) == id }
 	var cands []evCand
 	var buf []byte
 	for below := lastKey; ; {
@@ -206,8 +226,8 @@ func (s *Log) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 		}
 		cands = ev.candidates(cands[:0], below, evKey{}, evChunk, func(e *evEntry) bool { return e.idHash == h })
 		for _, c := range cands {
-			r, err := ev.readMeta(c, &buf)
-			if err == nil && r.ID == id {
+			_, ok, err := ev.readMeta(c, &buf, isID)
+			if ok {
 				if r, err := ev.read(c); !vanished(err) {
 					return r, err
 				}
