@@ -181,6 +181,37 @@ func TestLogDamagedHeader(t *testing.T) {
 	}
 }
 
+// TestLogShortSealedSegment: a sealed segment cut shorter than its header
+// (a disk that lost its tail) is reported whole and the others are read;
+// it once panicked reading past its end.
+func TestLogShortSealedSegment(t *testing.T) {
+	dir := t.TempDir()
+	opts := LogOptions{SegmentSize: 1 << 10}
+	all := queueTwenty(t, dir, opts)
+	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	must(t, err)
+	if len(names) < 2 {
+		t.Fatalf("%d segments, want several", len(names))
+	}
+	data, err := os.ReadFile(names[0])
+	must(t, err)
+	must(t, os.WriteFile(names[0], data[:10], 0o600))
+	var lost []string
+	for _, id := range all {
+		if bytes.Contains(data, []byte(`"id":"`+id+`"`)) {
+			lost = append(lost, id)
+		}
+	}
+
+	var reports []Damage
+	opts.OnDamage = func(d Damage) { reports = append(reports, d) }
+	s := openLogWith(t, dir, opts)
+	wantIDs(t, fetch(t, s, destA, "c", 100, time.Minute), slices.DeleteFunc(slices.Clone(all), func(id string) bool { return slices.Contains(lost, id) })...)
+	if len(reports) != 1 || reports[0].Segment != names[0] {
+		t.Fatalf("reported %+v, want %s", reports, names[0])
+	}
+}
+
 // TestLogSegmentFormat: a segment of a newer format version stops the open
 // with an error that names the file, its format and what this build reads.
 func TestLogSegmentFormat(t *testing.T) {

@@ -107,6 +107,9 @@ type segReader struct {
 // bytes returns the file's bytes [off, off+n), n clipped to the file's end.
 // The slice is valid until the next call.
 func (sr *segReader) bytes(off int64, n int64) ([]byte, error) {
+	if off >= sr.size {
+		return nil, nil // past the end: a damaged header may name any offset
+	}
 	n = max(0, min(n, sr.size-off))
 	if off >= sr.at && off+n <= sr.at+int64(len(sr.buf)) {
 		return sr.buf[off-sr.at:][:n], nil
