@@ -260,9 +260,3 @@ func (a EventAttempt) Bounded() EventAttempt {
 	a.Error = bounded(a.Error, maxEventError)
 	return a
 }
-
-// Apply updates r's State and Attempts for a recorded attempt a.
-func (r *EventRecord) Apply(a EventAttempt) {
-	r.Attempts++
-	r.State = a.Result
-}
