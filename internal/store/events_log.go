@@ -595,16 +595,7 @@ func (s *Log) openEvents() error {
 // intact frame (a torn frame, zeros) is cut off, for the next writes.
 func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable bool, err error) {
 	ev := &s.ev
-	info, err := seg.f.Stat()
-	if err != nil {
-		return false, err
-	}
-	sr := &segReader{r: seg.f, size: info.Size()}
-	end, err := sr.dataEnd()
-	if err != nil {
-		return false, err
-	}
-	h, err := sr.bytes(0, int64(segmentHeaderLen))
+	sr, size, end, h, err := readSegmentStart(seg.f)
 	if err != nil {
 		return false, err
 	}
@@ -660,7 +651,7 @@ func (s *Log) replayEventSegment(seg *evSeg, path string, last bool) (appendable
 	if !last || !intact {
 		return false, nil
 	}
-	if info.Size() > seg.size {
+	if size > seg.size {
 		if err := seg.f.Truncate(seg.size); err != nil {
 			return false, err
 		}

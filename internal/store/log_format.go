@@ -126,6 +126,21 @@ func (sr *segReader) bytes(off int64, n int64) ([]byte, error) {
 	return sr.buf[:n], nil
 }
 
+// readSegmentStart opens f for a replay: a reader over the whole file, the
+// end of its data and its header's bytes (fewer when the file is shorter).
+func readSegmentStart(f *os.File) (sr *segReader, size, end int64, header []byte, err error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	sr = &segReader{r: f, size: info.Size()}
+	if end, err = sr.dataEnd(); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	header, err = sr.bytes(0, int64(segmentHeaderLen))
+	return sr, info.Size(), end, header, err
+}
+
 // frame reads the intact frame at off, or returns errBadFrame.
 func (sr *segReader) frame(off int64, m marker) (payload []byte, n int64, err error) {
 	h, err := sr.bytes(off, frameHeader)

@@ -201,20 +201,11 @@ func (s *Log) load() error {
 // only for a segment of another format, or a file that cannot be read or
 // cut.
 func (s *Log) replaySegment(seg *segment, path string, last bool, now int64) (appendable bool, err error) {
-	info, err := seg.f.Stat()
+	sr, size, end, h, err := readSegmentStart(seg.f)
 	if err != nil {
 		return false, err
 	}
-	seg.filled = info.Size()
-	sr := &segReader{r: seg.f, size: info.Size()}
-	end, err := sr.dataEnd()
-	if err != nil {
-		return false, err
-	}
-	h, err := sr.bytes(0, int64(segmentHeaderLen))
-	if err != nil {
-		return false, err
-	}
+	seg.filled = size
 	m, version, ok := parseSegmentHeader(h)
 	off := int64(segmentHeaderLen)
 	switch {
