@@ -3,6 +3,7 @@ package webhookingress
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ type fakeEventLog struct {
 func (l *fakeEventLog) RecordEvents(_ context.Context, b store.EventBatch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The recorder reuses a batch's slices once written.
+	b.Records, b.Attempts = slices.Clone(b.Records), slices.Clone(b.Attempts)
 	l.batches = append(l.batches, b)
 	return nil
 }
@@ -42,7 +45,8 @@ func (l *fakeEventLog) written() (recs []store.EventRecord, atts []store.EventAt
 // withEventLog gives the app a recorder writing to log once flushed.
 func withEventLog(log *fakeEventLog) func(*App, *http.Request) {
 	return func(a *App, _ *http.Request) {
-		a.events = &recorder{log: log, retain: time.Hour, logger: zap.NewNop(), wake: make(chan struct{}, 1)}
+		a.events = &recorder{log: log, retain: time.Hour, logger: zap.NewNop(), wake: make(chan struct{}, 1),
+			full: make(chan struct{}, 1)}
 	}
 }
 

@@ -59,8 +59,9 @@ type handoff struct {
 	// scope: with id and provider they name its event log record.
 	received time.Time
 	scope    string
-	// header is what the event log keeps of the request's headers; set
-	// only while the app keeps an event log.
+	// header is what the event log keeps of the request's headers: the
+	// queued event's, or the passed-on request's end-to-end ones; set only
+	// while the app keeps an event log, when the event is recorded.
 	header http.Header
 	claim  *store.Claim // nil when nothing is claimed
 	// store is the store of the claim; it finishes it even if the app
@@ -111,9 +112,6 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	stripCredentials(r, v.verifier)
 	r.Header.Del(deliver.ReplayHeader) // only the event log's replays are replays
-	if v.app != nil && v.app.events != nil {
-		h.header = deliver.EndToEnd(r.Header)
-	}
 	r.Header.Set("Webhook-Id", h.id)
 	r.Header.Set("Webhook-Provider", h.provider)
 	r.Body = io.NopCloser(bytes.NewReader(h.body))
@@ -138,7 +136,8 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rec := &h.answer
 	rec.ResponseWriterWrapper.ResponseWriter = w
 	defer func() {
-		if v.app != nil && !h.forwarded && !h.refused {
+		if v.app != nil && v.app.events != nil && !h.forwarded && !h.refused {
+			h.header = deliver.EndToEnd(r.Header) // Webhook-Id and Webhook-Provider left out
 			v.app.recordAnswered(h, cmp.Or(rec.status, http.StatusOK), nil, false)
 		}
 	}()

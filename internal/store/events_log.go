@@ -152,6 +152,9 @@ type eventLog struct {
 	active *evSeg // appended to; nil until a write needs one
 	lastID uint32 // of the newest segment, dropped or not: ids are not reused
 	dirty  bool   // the active segment has unsynced writes
+	// frames is the last batch's buffer, reused by the next so that
+	// a batch's frames cost no allocation (up to maxReusedFrames).
+	frames []byte
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -166,6 +169,9 @@ type eventLog struct {
 }
 
 var _ EventLog = (*Log)(nil)
+
+// maxReusedFrames bounds the buffer kept between batches.
+const maxReusedFrames = 4 << 20
 
 // RecordEvents appends the batch's records and attempts to the active
 // segment with one write, and indexes them. A record or attempt whose key
@@ -190,7 +196,10 @@ func (s *Log) RecordEvents(ctx context.Context, b EventBatch) error {
 			return fmt.Errorf("%w: event log: %w", ErrUnavailable, err)
 		}
 	}
-	buf, skipped := ev.build(nil, ev.active, b)
+	buf, skipped := ev.build(ev.frames[:0], ev.active, b)
+	if cap(buf) <= maxReusedFrames {
+		defer func() { ev.frames = buf[:0] }()
+	}
 	if ev.active.size+int64(len(buf)) > ev.segSize && ev.active.size > int64(segmentHeaderLen) {
 		if err := ev.roll(); err != nil {
 			return fmt.Errorf("%w: event log: %w", ErrUnavailable, err)
