@@ -185,7 +185,10 @@ func (s *Log) RecordEvents(ctx context.Context, b EventBatch) error {
 	if len(b.Records) == 0 && len(b.Attempts) == 0 {
 		return nil
 	}
-	ev := &s.ev
+	ev, err := s.eventLog()
+	if err != nil {
+		return err
+	}
 	ev.wmu.Lock()
 	defer ev.wmu.Unlock()
 	if ev.closed.Load() {
@@ -556,6 +559,15 @@ func (ev *eventLog) startSync() {
 // is scanned and indexed, oldest first. Damage is reported through
 // OnDamage and costs the frames it hit; a torn frame at the end of the
 // last segment is cut off.
+// eventLog opens the event log on first use.
+func (s *Log) eventLog() (*eventLog, error) {
+	s.evOpen.Do(func() { s.evErr = s.openEvents() })
+	if s.evErr != nil {
+		return nil, fmt.Errorf("%w: event log: %w", ErrUnavailable, s.evErr)
+	}
+	return &s.ev, nil
+}
+
 func (s *Log) openEvents() error {
 	ev := &s.ev
 	ev.dir, ev.seed, ev.segSize = filepath.Join(s.dir, eventsDir), s.seed, s.opts.eventSegmentSize

@@ -33,7 +33,10 @@ func (s *Log) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) 
 	if err := f.Check(); err != nil {
 		return EventPage{}, err
 	}
-	ev := &s.ev
+	ev, err := s.eventLog()
+	if err != nil {
+		return EventPage{}, err
+	}
 	if ev.closed.Load() {
 		return EventPage{}, errClosed
 	}
@@ -192,7 +195,10 @@ func readFrame(seg *evSeg, size int64, off uint32) ([]byte, error) {
 // else the newest record whose Webhook-Id is ref. A key of attempts alone
 // (their record not written yet) reads as a record of just those.
 func (s *Log) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
-	ev := &s.ev
+	ev, err := s.eventLog()
+	if err != nil {
+		return nil, err
+	}
 	if ev.closed.Load() {
 		return nil, errClosed
 	}
@@ -307,7 +313,10 @@ func (s *Log) ExpireEvents(ctx context.Context, cutoff time.Time, maxBytes int64
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ev := &s.ev
+	ev, err := s.eventLog()
+	if err != nil {
+		return err
+	}
 	ev.wmu.Lock()
 	defer ev.wmu.Unlock()
 	if ev.closed.Load() {

@@ -90,7 +90,7 @@ func recordHistory(t *testing.T, l EventLog, n int) []EventRecord {
 func TestEventLogRestart(t *testing.T) {
 	dir := t.TempDir()
 	opts := LogOptions{eventSegmentSize: 2 << 10}
-	l := openLogWith(t, dir, opts)
+	l := openEventLog(t, dir, opts)
 	recs := recordHistory(t, l, 30)
 	page, full := eventSnapshot(t, l)
 	if len(page.Events) != 30 || full[0].Attempts != 2 || full[0].State != StateRetrying || len(full[0].Log) != 2 ||
@@ -104,7 +104,7 @@ func TestEventLogRestart(t *testing.T) {
 
 	var reports []Damage
 	opts.OnDamage = func(d Damage) { reports = append(reports, d) }
-	l = openLogWith(t, dir, opts)
+	l = openEventLog(t, dir, opts)
 	page2, full2 := eventSnapshot(t, l)
 	if !reflect.DeepEqual(page, page2) || !reflect.DeepEqual(full, full2) || len(reports) > 0 {
 		t.Fatalf("after the restart (damage %v):\n%+v\nwant\n%+v", reports, full2, full)
@@ -115,7 +115,7 @@ func TestEventLogRestart(t *testing.T) {
 	orphan := eventAt(50, "mux", "orphan")
 	record(t, l, nil, EventAttempt{Key: orphan.Key, At: orphan.ReceivedAt, Attempt: 1, Result: StateDead})
 	must(t, l.Close())
-	l = openLogWith(t, dir, opts)
+	l = openEventLog(t, dir, opts)
 	if r, err := l.ReadEvent(ctx, "after"); err != nil || r == nil || r.Key != more.Key {
 		t.Fatalf("written after the restart: %+v, %v", r, err)
 	}
@@ -193,7 +193,7 @@ func TestEventLogTornTail(t *testing.T) {
 
 	var reports []Damage
 	opts := LogOptions{OnDamage: func(d Damage) { reports = append(reports, d) }}
-	l = openLogWith(t, dir, opts)
+	l = openEventLog(t, dir, opts)
 	want := Damage{Segment: seg, Offset: lastFrame.start, Length: lastFrame.end - 7 - lastFrame.start, Torn: true}
 	if len(reports) != 1 || reports[0] != want {
 		t.Fatalf("reported %+v, want %+v", reports, want)
@@ -204,7 +204,7 @@ func TestEventLogTornTail(t *testing.T) {
 	record(t, l, []EventRecord{eventAt(20, "stripe", "after")})
 	must(t, l.Close())
 	reports = nil
-	l = openLogWith(t, dir, opts)
+	l = openEventLog(t, dir, opts)
 	if got := eventIDs(list(t, l, EventFilter{})); len(reports) > 0 || !slices.Equal(got, append([]string{"after"}, ids[1:]...)) {
 		t.Fatalf("reopened: %v (damage %+v)", got, reports)
 	}
@@ -219,7 +219,7 @@ func TestEventLogDamagedFrames(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			opts := LogOptions{eventSegmentSize: size}
-			l := openLogWith(t, dir, opts)
+			l := openEventLog(t, dir, opts)
 			var recs []EventRecord
 			for i := range 10 {
 				recs = append(recs, eventAt(i, "stripe", fmt.Sprintf("d-%d", i)))
@@ -260,7 +260,7 @@ func TestEventLogDamagedFrames(t *testing.T) {
 
 			var reports []Damage
 			opts.OnDamage = func(d Damage) { reports = append(reports, d) }
-			l = openLogWith(t, dir, opts)
+			l = openEventLog(t, dir, opts)
 			if len(hits) != 2 || len(reports) != 2 {
 				t.Fatalf("damaged %d frames, reported %+v", len(hits), reports)
 			}
@@ -292,7 +292,7 @@ func TestEventLogDamagedFrames(t *testing.T) {
 func TestEventLogExpire(t *testing.T) {
 	dir := t.TempDir()
 	opts := LogOptions{eventSegmentSize: 2 << 10}
-	l := openLogWith(t, dir, opts)
+	l := openEventLog(t, dir, opts)
 	var all []EventRecord
 	for i := range 40 {
 		all = append(all, eventAt(i, "stripe", fmt.Sprintf("x-%02d", i)))
@@ -323,7 +323,7 @@ func TestEventLogExpire(t *testing.T) {
 	}
 	wantFrom(l, 20)
 	must(t, l.Close())
-	l = openLogWith(t, dir, opts)
+	l = openEventLog(t, dir, opts)
 	wantFrom(l, 20)
 
 	const maxBytes = 3 << 10
@@ -350,7 +350,7 @@ func TestEventLogExpire(t *testing.T) {
 // TestEventLogConcurrent: listings, reads and expiry run while events are
 // recorded (under -race).
 func TestEventLogConcurrent(t *testing.T) {
-	l := openLogWith(t, t.TempDir(), LogOptions{eventSegmentSize: 8 << 10})
+	l := openEventLog(t, t.TempDir(), LogOptions{eventSegmentSize: 8 << 10})
 	const n = 1500
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -508,7 +508,8 @@ func FuzzEventLogOpen(f *testing.F) {
 // expiry cutoff.
 func eventSegmentSeed(t testing.TB) []byte {
 	s := &Log{dir: t.TempDir(), seed: maphash.MakeSeed()}
-	must(t, s.openEvents())
+	_, err := s.eventLog()
+	must(t, err)
 	ev := eventAt(1, "mux", "f-1")
 	must(t, s.RecordEvents(ctx, EventBatch{Records: []EventRecord{ev, eventAt(2, "mux", "f-2")}, Attempts: []EventAttempt{
 		{Key: ev.Key, At: ev.ReceivedAt, Destination: "http://svc/", Attempt: 1, Status: 503, Result: StateRetrying},
@@ -528,7 +529,7 @@ func fuzzEventLogOpen(t *testing.T, data []byte) {
 	must(t, os.WriteFile(path, data, 0o600))
 	open := func() *Log {
 		s := &Log{dir: dir, seed: maphash.MakeSeed()}
-		if err := s.openEvents(); err != nil {
+		if _, err := s.eventLog(); err != nil {
 			if !strings.Contains(err.Error(), "format version") {
 				t.Fatalf("open: %v", err)
 			}
@@ -561,4 +562,14 @@ func fuzzEventLogOpen(t *testing.T, data []byte) {
 	if r, err := s.ReadEvent(ctx, after.Key); err != nil || r == nil || r.ID != "after" {
 		t.Fatalf("written after the open: %+v, %v", r, err)
 	}
+}
+
+// openEventLog opens the store and its event log, which opens on first
+// use, so that damage is reported before the test looks.
+func openEventLog(t testing.TB, dir string, opts LogOptions) *Log {
+	t.Helper()
+	s := openLogWith(t, dir, opts)
+	_, err := s.eventLog()
+	must(t, err)
+	return s
 }

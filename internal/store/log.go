@@ -77,6 +77,11 @@ type Log struct {
 	wg      sync.WaitGroup
 
 	ev eventLog // events_log.go
+	// evOpen opens ev on the first event log call (evErr its error):
+	// a gateway that keeps no event log pays nothing for files an earlier
+	// config left.
+	evOpen sync.Once
+	evErr  error
 }
 
 var (
@@ -162,11 +167,6 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		lock.Unlock()
 		return nil, err
 	}
-	if err := s.openEvents(); err != nil {
-		s.closeFiles()
-		lock.Unlock()
-		return nil, err
-	}
 	s.wg.Add(2)
 	go s.writer(s.writes)
 	go s.sweeper()
@@ -201,6 +201,7 @@ func (s *Log) Close() error {
 		err = cerr
 	}
 	s.segMu.Unlock()
+	s.evOpen.Do(func() { s.evErr = errClosed }) // never opened now
 	if cerr := s.closeEvents(); err == nil {
 		err = cerr
 	}
