@@ -113,11 +113,16 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 		// A timestamped scheme with tolerance off still refuses replays.
 		v.replayTTL = defaultDedupWindow
 	}
+	// A route that claims nothing needs no store, so it loads the app only
+	// when the config has one: for its event log.
+	app, err := ctx.AppIfConfigured("webhook_ingress")
 	if v.dedupe.Mode != "off" || v.verifier.SignsTimestamp() {
-		app, err := ctx.App("webhook_ingress")
-		if err != nil {
-			return err
-		}
+		app, err = ctx.App("webhook_ingress")
+	}
+	if err != nil && !errors.Is(err, caddy.ErrNotConfigured) {
+		return err
+	}
+	if app != nil {
 		v.app = app.(*App)
 	}
 	return nil

@@ -31,6 +31,13 @@ const eventsConfig = `{
 		}
 		reverse_proxy {{.Backend}}
 	}
+	handle /plain {
+		webhook_verify github {
+			secret gh-secret
+			dedupe off
+		}
+		reverse_proxy {{.Backend}}
+	}
 	handle /hooks {
 		webhook_verify standard {
 			secret ` + standardSecret + `
@@ -87,7 +94,8 @@ func showEvent(t *testing.T, g *gateway, ref string) shownEvent {
 // TestEventLog traces events end to end, with either store: a sync and an
 // async event are listed with their answers and attempts, kept across a
 // restart, replayed one by one and in bulk (with a dry run first) with
-// their original Webhook-Id and a replay mark, and the CLI shows the same.
+// their original Webhook-Id and a replay mark, and the CLI shows the same;
+// a route that claims nothing is recorded as well.
 func TestEventLog(t *testing.T) {
 	t.Parallel()
 	withEachStore(t, func(t *testing.T, be *backend, vars gatewayVars) {
@@ -188,6 +196,17 @@ func TestEventLog(t *testing.T) {
 			t.Errorf("the sender's retry after replays: %d %s", status, resp)
 		}
 		checkEventsCLI(t, g, async.Key)
+
+		// A route that claims nothing (no signed timestamp, dedupe off)
+		// is recorded too.
+		gh := []byte(`{"zen":"Keep it logically awesome."}`)
+		if status, _, _ := post(t, g.URL("/plain"), npmSign(t, "github", "gh-secret", "delivery-plain", 0, gh), gh); status != http.StatusOK {
+			t.Fatalf("/plain: %d", status)
+		}
+		eventually(t, 10*time.Second, "the unclaimed event listed", func() bool {
+			got := listEvents(g, "provider=github")
+			return len(got) == 1 && got[0].ID == "delivery-plain" && got[0].State == "passed"
+		})
 	})
 }
 
