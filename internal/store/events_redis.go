@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,93 +16,97 @@ import (
 )
 
 // The Redis event log lives under one hash tag, {ev}, so that a batch's
-// script touches one slot: in a Cluster one node holds the whole log.
-//   <prefix>ev:{ev}:<key>    a record's hash: m its metadata (binary, see
-//                            appendEventMeta), h its header (JSON), b its
-//                            body, s its state as recorded, t that of its
-//                            latest attempt, n its attempt count, a1..aN
-//                            its attempts
+// commands touch one slot: in a Cluster one node holds the whole log.
+//   <prefix>ev:{ev}:<key>    a record: one string (appendRedisEvent), its
+//                            metadata first (binary, see appendEventMeta,
+//                            its state as recorded included), then its
+//                            header (JSON) and body; a listing reads a
+//                            bounded prefix of it (GETRANGE)
+//   <prefix>ev:{ev}:a:<key>  a record's attempts, a hash created by the
+//                            first one: n their count, t the state of the
+//                            latest, a1..aN the attempts
 //   <prefix>ev:{ev}:idx      the records' keys, a sorted set all scored 0:
 //                            keys start with their time in fixed-width hex,
 //                            so a reverse lexical range lists newest first
 //                            and since, until and a cursor are lex bounds
 //   <prefix>ev:{ev}:id:<id>  the key of the newest record of a Webhook-Id
-// A hash and its id key expire at the record's ReceivedAt (the key's
-// time) plus the batch's Retain: a record's write sets that time, the same
-// at each write; an attempt's only on a hash it creates (attempts before
-// their record), so that no later attempt (a replay's) extends it. The index holds keys whose hash has expired until a listing meets
-// them or ExpireEvents trims it; it expires itself with its newest record.
+// A record, its attempts and its id key expire at the record's ReceivedAt
+// (the key's time) plus the batch's Retain: the record's write sets that
+// time, and its first attempt's, so that no later attempt (a replay's)
+// extends it. A sync record costs Redis one command (SET PXAT) and its
+// share of the batch's ZADD, plus its id key's SET; only id keys and
+// attempts, which read what they replace, go through a script. The index
+// holds keys whose record has expired until a listing meets them or
+// ExpireEvents trims it; it expires itself with its newest record.
 
 var _ EventLog = (*Redis)(nil)
 
 // evTag starts every event-log key.
 func (r *Redis) evTag() string { return r.prefix + "ev:{ev}:" }
 
-// recordEventsScript writes one chunk of a batch. KEYS[1] is the index,
-// then per record its hash and, when it has a Webhook-Id, its id key, then
-// per attempt its record's hash. ARGV[1] is the newest record's expiry
-// (ms, 0 without records), ARGV[2] the number of records, ARGV[3] the
-// retention (ms); per record its key, expiry, metadata, header (JSON),
-// body, state and whether it has an id key; per attempt its record's expiry,
-// encoding and result.
+// recordEventsScript writes the id keys and attempts of one chunk of a
+// batch. KEYS are per record with a Webhook-Id its id key, then per
+// attempt its record's attempts hash and record. ARGV[1] is the retention
+// (ms), ARGV[2] the number of id keys; per id key its record's key and
+// expiry; per attempt its record's expiry, encoding and result.
 //
-// A record's state is s and its attempts' t, so that a record written
-// after its attempts leaves their state as it is. An attempt's PEXPIREAT
-// NX sets the expiry of a hash it creates, never another's. An id key is set with SET GET and set back in the rare case it named a
-// newer record, its expiry computed from that record's key.
+// An id key is set with SET GET and set back in the rare case it named a
+// newer record, its expiry computed from that record's key. The first
+// attempt of a record creates its hash and sets its expiry: the record's
+// when it has one sooner (a batch of a longer retention, a replay's, does
+// not extend it).
 var recordEventsScript = redis.NewScript(`
-local idx, retain = KEYS[1], tonumber(ARGV[3])
-local k, a = 2, 4
-local members = {}
+local retain = tonumber(ARGV[1])
+local k, a = 1, 3
 for _ = 1, tonumber(ARGV[2]) do
-	local h, key, at = KEYS[k], ARGV[a], ARGV[a + 1]
-	redis.call('HSET', h, 'm', ARGV[a + 2], 'h', ARGV[a + 3], 'b', ARGV[a + 4], 's', ARGV[a + 5])
-	redis.call('PEXPIREAT', h, at)
-	members[#members + 1] = 0
-	members[#members + 1] = key
-	if ARGV[a + 6] == '1' then
-		k = k + 1
-		local newer = redis.call('SET', KEYS[k], key, 'PXAT', at, 'GET')
-		local t = newer and newer > key and tonumber(string.sub(newer, 1, 16), 16)
-		if t then
-			redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', math.floor(t / 1000000) + retain))
-		end
+	local key = ARGV[a]
+	local newer = redis.call('SET', KEYS[k], key, 'PXAT', ARGV[a + 1], 'GET')
+	local t = newer and newer > key and tonumber(string.sub(newer, 1, 16), 16)
+	if t then
+		redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', math.floor(t / 1000000) + retain))
 	end
-	k, a = k + 1, a + 7
-end
-if #members > 0 then
-	redis.call('ZADD', idx, unpack(members))
-	local at = redis.call('PEXPIRETIME', idx)
-	if at == -1 or at < tonumber(ARGV[1]) then redis.call('PEXPIREAT', idx, ARGV[1]) end
+	k, a = k + 1, a + 2
 end
 while a <= #ARGV do
 	local h = KEYS[k]
 	local n = redis.call('HINCRBY', h, 'n', 1)
 	redis.call('HSET', h, 'a' .. n, ARGV[a + 1], 't', ARGV[a + 2])
-	if n == 1 then redis.call('PEXPIREAT', h, ARGV[a], 'NX') end
-	k, a = k + 1, a + 3
+	if n == 1 then
+		local at = redis.call('PEXPIRETIME', KEYS[k + 1])
+		if at < 0 or at > tonumber(ARGV[a]) then at = ARGV[a] end
+		redis.call('PEXPIREAT', h, at)
+	end
+	k, a = k + 2, a + 3
 end
 return 0
 `)
 
-// maxEventChunk bounds the records and attempts of one script call, and so
-// how long it blocks Redis; a batch's chunks share one pipeline.
+// maxEventChunk bounds the id keys and attempts of one script call, and
+// so how long it blocks Redis, and the members of one ZADD; a batch's
+// calls share one pipeline.
 const maxEventChunk = 256
 
 // eventChunk is one script call of a batch.
 type eventChunk struct {
 	keys []string
 	args []any
-	n    int // records and attempts
-	recs int
-	// newest is the latest expiry of its records.
-	newest int64
+	n    int // id keys and attempts
+	ids  int
 }
 
-// RecordEvents writes b in one round trip: one pipeline of script calls of
-// up to maxEventChunk records and attempts each, in b's order. Records and
-// attempts whose retention already ended, or whose key is no EventKey, are
-// skipped: they cost the log themselves only, not the batch.
+// eventWrite is the commands of one batch.
+type eventWrite struct {
+	sets    [][]any     // SET key record PXAT at
+	members [][]redis.Z // the index's keys, per ZADD
+	newest  int64       // the index's expiry: that of the newest record
+	chunks  []*eventChunk
+}
+
+// RecordEvents writes b in one round trip: one pipeline of a SET per
+// record, the index's ZADDs of up to maxEventChunk keys and script calls
+// of up to maxEventChunk id keys and attempts, in b's order. Records and
+// attempts whose retention already ended, or whose key is no EventKey,
+// are skipped: they cost the log themselves only, not the batch.
 func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 	if len(b.Records) == 0 && len(b.Attempts) == 0 {
 		return nil
@@ -108,29 +114,44 @@ func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 	if b.Retain <= 0 {
 		return errors.New("redis event log: a batch needs a retention")
 	}
-	chunks, err := r.eventChunks(b, time.Now().UnixMilli())
-	if err != nil || len(chunks) == 0 {
+	w, err := r.eventWrite(b, time.Now().UnixMilli())
+	if err != nil {
 		return err
 	}
-	cmds := r.runEventChunks(ctx, chunks)
-	if retry := noScript(chunks, cmds); len(retry) > 0 {
+	p := r.client.Pipeline()
+	for _, set := range w.sets {
+		p.Do(ctx, set...)
+	}
+	idx := r.evTag() + "idx"
+	for _, m := range w.members {
+		p.ZAdd(ctx, idx, m...)
+	}
+	if w.newest > 0 {
+		// NX sets the expiry of an index ZADD created, GT extends another's.
+		p.Do(ctx, "pexpireat", idx, w.newest, "nx")
+		p.Do(ctx, "pexpireat", idx, w.newest, "gt")
+	}
+	scripts := r.runEventChunks(ctx, p, w.chunks)
+	cmds, _ := p.Exec(ctx) // each command holds its error
+	if retry := noScript(w.chunks, scripts); len(retry) > 0 {
 		// The server lost its script cache: load it, then run again only
 		// the calls it refused (an attempt written twice would count twice).
 		if err := recordEventsScript.Load(ctx, r.client).Err(); err != nil {
 			return unavailable(err)
 		}
-		cmds = r.runEventChunks(ctx, retry)
+		p = r.client.Pipeline()
+		scripts = r.runEventChunks(ctx, p, retry)
+		_, _ = p.Exec(ctx)
+		cmds = append(cmds[:len(cmds)-len(w.chunks)], scripts...)
 	}
 	return firstErr(cmds)
 }
 
-func (r *Redis) runEventChunks(ctx context.Context, chunks []*eventChunk) []redis.Cmder {
+func (r *Redis) runEventChunks(ctx context.Context, p redis.Pipeliner, chunks []*eventChunk) []redis.Cmder {
 	cmds := make([]redis.Cmder, len(chunks))
-	p := r.client.Pipeline()
 	for i, c := range chunks {
 		cmds[i] = recordEventsScript.EvalSha(ctx, p, c.keys, c.args...)
 	}
-	_, _ = p.Exec(ctx) // each command holds its error
 	return cmds
 }
 
@@ -145,20 +166,21 @@ func noScript(chunks []*eventChunk, cmds []redis.Cmder) []*eventChunk {
 	return out
 }
 
-// eventChunks builds the script calls of b.
-func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
+// eventWrite builds the commands of b.
+func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 	tag := r.evTag()
 	retain := b.Retain.Milliseconds()
-	var chunks []*eventChunk
+	w := &eventWrite{}
 	var c *eventChunk
 	next := func() *eventChunk {
 		if c == nil || c.n == maxEventChunk {
-			c = &eventChunk{keys: []string{tag + "idx"}, args: []any{int64(0), 0, retain}}
-			chunks = append(chunks, c)
+			c = &eventChunk{args: []any{retain, 0}}
+			w.chunks = append(w.chunks, c)
 		}
 		c.n++
 		return c
 	}
+	var members []redis.Z
 	for i := range b.Records {
 		rec := b.Records[i].Bounded()
 		at := eventExpiry(rec.Key, retain)
@@ -169,19 +191,25 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis event log: encoding headers: %w", err)
 		}
-		c := next()
-		c.recs++
-		c.newest = max(c.newest, at)
-		c.args[0], c.args[1] = c.newest, c.recs
-		c.keys = append(c.keys, tag+rec.Key)
-		hasID := "0"
-		if rec.ID != "" {
-			c.keys = append(c.keys, tag+"id:"+rec.ID)
-			hasID = "1"
+		w.sets = append(w.sets, []any{"set", tag + rec.Key, appendRedisEvent(nil, &rec, header), "pxat", at})
+		w.newest = max(w.newest, at)
+		if len(members) == maxEventChunk {
+			w.members = append(w.members, members)
+			members = nil
 		}
-		c.args = append(c.args, rec.Key, at, appendEventMeta(nil, &rec), header, rec.Body, rec.State, hasID)
+		members = append(members, redis.Z{Member: rec.Key})
+		if rec.ID != "" {
+			c := next()
+			c.ids++
+			c.args[1] = c.ids
+			c.keys = append(c.keys, tag+"id:"+rec.ID)
+			c.args = append(c.args, rec.Key, at)
+		}
 	}
-	// Attempts follow every record, so a chunk holds its records first, as
+	if len(members) > 0 {
+		w.members = append(w.members, members)
+	}
+	// Attempts follow every id key, so a chunk holds its id keys first, as
 	// the script reads them.
 	for _, a := range b.Attempts {
 		a = a.Bounded()
@@ -190,10 +218,10 @@ func (r *Redis) eventChunks(b EventBatch, now int64) ([]*eventChunk, error) {
 			continue
 		}
 		c := next()
-		c.keys = append(c.keys, tag+a.Key)
+		c.keys = append(c.keys, tag+"a:"+a.Key, tag+a.Key)
 		c.args = append(c.args, at, appendEventAttempt(nil, &a), a.Result)
 	}
-	return chunks, nil
+	return w, nil
 }
 
 // eventExpiry is when the record of key expires: its time plus retain, in
@@ -214,9 +242,9 @@ func eventReceivedAt(key string) time.Time {
 }
 
 // appendEventMeta appends the metadata of r that a listing reads: a
-// version byte, then length-prefixed fields. The key, received time,
-// state and attempts are not in it (the key holds the time; s and n the
-// rest).
+// version byte, then length-prefixed fields, its state as recorded last.
+// The key and received time are not in it (the key holds the time), nor
+// the attempts (their hash holds them and the latest's state).
 func appendEventMeta(b []byte, r *EventRecord) []byte {
 	flags := byte(0)
 	if r.Async {
@@ -233,7 +261,7 @@ func appendEventMeta(b []byte, r *EventRecord) []byte {
 	for _, d := range r.Destinations {
 		b = appendString(b, d)
 	}
-	return b
+	return appendString(b, r.State)
 }
 
 // errEventCorrupt is the error of a stored record that does not decode.
@@ -256,10 +284,36 @@ func decodeEventMeta(m []byte, r *EventRecord) error {
 	for range n {
 		r.Destinations = append(r.Destinations, d.string())
 	}
+	r.State = d.string()
 	if d.err != nil {
 		return errEventCorrupt
 	}
 	return nil
+}
+
+// appendRedisEvent appends r's stored string: its metadata, length
+// first, so that a listing finds its end in a prefix, then its header
+// (JSON), length first, then its body.
+func appendRedisEvent(b []byte, r *EventRecord, header []byte) []byte {
+	meta := appendEventMeta(make([]byte, 0, 128), r)
+	b = slices.Grow(b, len(meta)+len(header)+len(r.Body)+2*binary.MaxVarintLen64)
+	b = appendBytes(b, meta)
+	b = appendBytes(b, header)
+	return append(b, r.Body...)
+}
+
+// eventMetaPrefix is how much of a record a listing reads: its metadata
+// fits in it but for many or long destinations, which take a second read.
+const eventMetaPrefix = 192
+
+// eventMetaSpan is where the metadata of the record that p starts
+// starts and ends; end is 0 when p is corrupt.
+func eventMetaSpan(p string) (start, end int) {
+	n, k := binary.Uvarint([]byte(p[:min(len(p), binary.MaxVarintLen64)]))
+	if k <= 0 || n > math.MaxInt32 {
+		return 0, 0
+	}
+	return k, k + int(n)
 }
 
 // appendEventAttempt appends a's encoding (its key is the hash's).
@@ -295,38 +349,46 @@ func decodeEventAttempt(p []byte, key string) (EventAttempt, error) {
 	return a, nil
 }
 
-// eventFromMeta builds the listed record of key from HMGET m n s t's values:
-// ok is false when the hash is gone (expired) or holds attempts only.
-func eventFromMeta(key string, v []any) (EventRecord, bool, error) {
-	m, _ := v[0].(string)
-	if m == "" {
+// eventFromMeta builds the listed record of key from a prefix p of its
+// string that holds its metadata and HMGET n t of its attempts: ok is
+// false when the record is gone (expired).
+func eventFromMeta(key, p string, v []any) (rec EventRecord, ok bool, err error) {
+	if p == "" {
 		return EventRecord{}, false, nil
 	}
-	rec := EventRecord{Key: key, ReceivedAt: eventReceivedAt(key)}
-	if err := decodeEventMeta([]byte(m), &rec); err != nil {
+	start, end := eventMetaSpan(p)
+	if end == 0 || end > len(p) {
+		return EventRecord{}, false, fmt.Errorf("%w %s", errEventCorrupt, key)
+	}
+	rec = EventRecord{Key: key, ReceivedAt: eventReceivedAt(key)}
+	if err := decodeEventMeta([]byte(p[start:end]), &rec); err != nil {
 		return EventRecord{}, false, fmt.Errorf("%w %s", err, key)
 	}
-	n, _ := v[1].(string)
+	n, _ := v[0].(string)
 	rec.Attempts, _ = strconv.Atoi(n)
-	rec.State = eventState(v[2], v[3])
+	if t, ok := v[1].(string); ok {
+		rec.State = t
+	}
 	return rec, true, nil
 }
 
-// eventState is a record's state: that of its latest attempt t, else s,
-// as HMGET returns them.
-func eventState(s, t any) string {
-	if t, ok := t.(string); ok {
-		return t
+// eventMetaMissing is the prefix length that holds the metadata of the
+// record whose prefix of eventMetaPrefix bytes is p; 0 when p holds it.
+func eventMetaMissing(p string) int {
+	if len(p) < eventMetaPrefix {
+		return 0
 	}
-	state, _ := s.(string)
-	return state
+	if _, end := eventMetaSpan(p); end > len(p) {
+		return end
+	}
+	return 0
 }
 
 // ListEvents pages through the index newest first, in chunks: each chunk's
-// metadata (HMGET m n s t: never a body or attempts) comes in one pipeline,
-// which also reads the next chunk of keys when the filter selects by
-// metadata (a page then likely needs more). Keys whose hash expired are
-// dropped from the index on the way.
+// metadata (a prefix of each record and HMGET n t of its attempts: never a
+// body or attempts) comes in one pipeline, which also reads the next chunk
+// of keys when the filter selects by metadata (a page then likely needs
+// more). Keys whose record expired are dropped from the index on the way.
 func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) {
 	if err := f.Check(); err != nil {
 		return EventPage{}, err
@@ -353,9 +415,11 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 	examined := 0
 	for len(keys) > 0 {
 		p := r.client.Pipeline()
-		metas := make([]*redis.SliceCmd, len(keys))
+		prefixes := make([]*redis.StringCmd, len(keys))
+		states := make([]*redis.SliceCmd, len(keys))
 		for i, k := range keys {
-			metas[i] = p.HMGet(ctx, r.evTag()+k, "m", "n", "s", "t")
+			prefixes[i] = p.GetRange(ctx, r.evTag()+k, 0, eventMetaPrefix-1)
+			states[i] = p.HMGet(ctx, r.evTag()+"a:"+k, "n", "t")
 		}
 		var more *redis.StringSliceCmd
 		end := len(keys) < want
@@ -370,9 +434,12 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 		if _, err := p.Exec(ctx); err != nil {
 			return EventPage{}, unavailable(err)
 		}
+		if err := r.readLongMeta(ctx, keys, prefixes); err != nil {
+			return EventPage{}, err
+		}
 		for i, k := range keys {
 			examined++
-			rec, ok, err := eventFromMeta(k, metas[i].Val())
+			rec, ok, err := eventFromMeta(k, prefixes[i].Val(), states[i].Val())
 			switch {
 			case err != nil:
 				// A record this version cannot read (a later format's,
@@ -404,6 +471,27 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 	}
 	r.dropGone(ctx, idx, gone)
 	return out, nil
+}
+
+// readLongMeta reads again, in one pipeline, the records of keys whose
+// metadata is longer than the prefix read.
+func (r *Redis) readLongMeta(ctx context.Context, keys []string, prefixes []*redis.StringCmd) error {
+	var p redis.Pipeliner
+	for i, k := range keys {
+		if more := eventMetaMissing(prefixes[i].Val()); more > 0 {
+			if p == nil {
+				p = r.client.Pipeline()
+			}
+			prefixes[i] = p.GetRange(ctx, r.evTag()+k, 0, int64(more)-1)
+		}
+	}
+	if p == nil {
+		return nil
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // newestKeys reads up to n index keys in the lexical range [lo, hi],
@@ -447,9 +535,9 @@ func anys(s []string) []any {
 	return out
 }
 
-// ReadEvent reads a whole record: the hash ref names when ref is a key,
-// else that of the newest record of the Webhook-Id ref. A record that
-// ExpireEvents dropped from the index is gone, though its hash may not
+// ReadEvent reads a whole record: the one ref names when ref is a key,
+// else the newest record of the Webhook-Id ref. A record that
+// ExpireEvents dropped from the index is gone, though its string may not
 // have expired yet. A key and an id are looked up in one pipeline; an id
 // costs one more round trip.
 func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
@@ -465,7 +553,7 @@ func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error)
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	if byKey.hash != nil {
+	if byKey.rec != nil {
 		if rec, err := byKey.record(); rec != nil || err != nil {
 			return rec, err
 		}
@@ -482,51 +570,37 @@ func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error)
 	return read.record()
 }
 
-// eventRead is a record's hash and its index entry, read in a pipeline.
+// eventRead is a record, its attempts and its index entry, read in a
+// pipeline.
 type eventRead struct {
-	key   string
-	hash  *redis.MapStringStringCmd
-	score *redis.FloatCmd
+	key      string
+	rec      *redis.StringCmd
+	attempts *redis.MapStringStringCmd
+	score    *redis.FloatCmd
 }
 
 func (r *Redis) readEvent(ctx context.Context, p redis.Pipeliner, key string) eventRead {
 	tag := r.evTag()
-	return eventRead{key: key, hash: p.HGetAll(ctx, tag+key), score: p.ZScore(ctx, tag+"idx", key)}
+	return eventRead{key: key, rec: p.Get(ctx, tag+key), attempts: p.HGetAll(ctx, tag+"a:"+key),
+		score: p.ZScore(ctx, tag+"idx", key)}
 }
 
-// record is the record read, nil when there is none: no hash, or one of a
-// record that the index no longer lists (attempts alone are never listed).
+// record is the record read, nil when there is none: neither record nor
+// attempts, or a record that the index no longer lists (attempts alone
+// are never listed).
 func (e eventRead) record() (*EventRecord, error) {
-	h := e.hash.Val()
-	if _, listed := h["m"]; len(h) == 0 || listed && e.score.Err() != nil {
+	s, h := e.rec.Val(), e.attempts.Val()
+	if s == "" && len(h) == 0 || s != "" && e.score.Err() != nil {
 		return nil, nil
 	}
-	return eventFromHash(e.key, h)
-}
-
-// eventFromHash builds the whole record of key from its hash's fields. A
-// hash of attempts only gives a record of its key, state and attempts.
-func eventFromHash(key string, h map[string]string) (*EventRecord, error) {
-	rec := &EventRecord{Key: key, ReceivedAt: eventReceivedAt(key), State: h["s"]}
+	rec := &EventRecord{Key: e.key, ReceivedAt: eventReceivedAt(e.key)}
+	if s != "" {
+		if err := decodeRedisEvent(s, rec); err != nil {
+			return nil, fmt.Errorf("%w %s", err, e.key)
+		}
+	}
 	if t, ok := h["t"]; ok {
 		rec.State = t
-	}
-	if m, ok := h["m"]; ok {
-		if err := decodeEventMeta([]byte(m), rec); err != nil {
-			return nil, fmt.Errorf("%w %s", err, key)
-		}
-	}
-	if s := h["h"]; s != "" && s != "null" {
-		var ok bool
-		if rec.Header, ok = parsePlainHeaderJSON(s); !ok {
-			rec.Header = make(http.Header)
-			if err := json.Unmarshal([]byte(s), &rec.Header); err != nil {
-				return nil, fmt.Errorf("%w %s: headers: %w", errEventCorrupt, key, err)
-			}
-		}
-	}
-	if b, ok := h["b"]; ok {
-		rec.Body = []byte(b)
 	}
 	n, _ := strconv.Atoi(h["n"])
 	// Every attempt is a field of the hash: n beyond them is corrupt.
@@ -536,14 +610,38 @@ func eventFromHash(key string, h map[string]string) (*EventRecord, error) {
 		if !ok {
 			continue
 		}
-		a, err := decodeEventAttempt([]byte(p), key)
+		a, err := decodeEventAttempt([]byte(p), e.key)
 		if err != nil {
-			return nil, fmt.Errorf("%w %s attempt %d", err, key, i)
+			return nil, fmt.Errorf("%w %s attempt %d", err, e.key, i)
 		}
 		rec.Log = append(rec.Log, a)
 	}
 	rec.Attempts = n
 	return rec, nil
+}
+
+// decodeRedisEvent fills rec from what appendRedisEvent wrote.
+func decodeRedisEvent(s string, rec *EventRecord) error {
+	d := &decoder{b: []byte(s)}
+	meta := d.bytes()
+	header := d.bytes()
+	if d.err != nil {
+		return errEventCorrupt
+	}
+	if err := decodeEventMeta(meta, rec); err != nil {
+		return err
+	}
+	if len(header) > 0 && string(header) != "null" {
+		var ok bool
+		if rec.Header, ok = parsePlainHeaderJSON(string(header)); !ok {
+			rec.Header = make(http.Header)
+			if err := json.Unmarshal(header, &rec.Header); err != nil {
+				return fmt.Errorf("%w: headers: %w", errEventCorrupt, err)
+			}
+		}
+	}
+	rec.Body = d.b
+	return nil
 }
 
 // expireBatch bounds the index keys that one expireEventsScript call

@@ -51,10 +51,10 @@ func firstAttempts(recs []EventRecord) []EventAttempt {
 }
 
 // TestRedisEventRecordOneRoundTrip: a batch larger than one script call is
-// still one round trip, and costs Redis per new record HSET, PEXPIREAT
-// and, for its id key, SET GET; per first attempt HINCRBY, HSET and
-// PEXPIREAT NX; per script call one ZADD with its PEXPIRETIME and
-// PEXPIREAT of the index.
+// still one round trip, and costs Redis per new record one SET and a
+// member of a ZADD (of up to maxEventChunk), per id key one SET GET, per
+// first attempt HINCRBY, HSET, PEXPIRETIME (of its record) and PEXPIREAT;
+// per batch the index's two PEXPIREATs (NX, GT).
 func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "rt:"})
@@ -62,7 +62,7 @@ func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	// The first call loads the script.
 	must(t, r.RecordEvents(ctx, EventBatch{Records: redisEvents(start.Add(-time.Minute), 1, 10), Retain: 2 * time.Hour}))
 
-	recs := redisEvents(start, 300, 10) // records in 2 calls, attempts in the second and a third
+	recs := redisEvents(start, 300, 10) // ids in 2 calls, attempts in the second and a third
 	hook := &roundTrips{}
 	r.Client().AddHook(hook)
 	servers := []*redistest.Server{srv}
@@ -71,8 +71,8 @@ func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	if n := hook.n.Load(); n != 1 {
 		t.Errorf("RecordEvents took %d round trips", n)
 	}
-	want := map[string]int64{"evalsha": 3, "hset": 600, "pexpireat": 300 + 300 + 2, "set": 300, "zadd": 2,
-		"pexpiretime": 2, "hincrby": 300}
+	want := map[string]int64{"evalsha": 3, "set": 300 + 300, "zadd": 2, "pexpireat": 300 + 2, "hincrby": 300,
+		"hset": 300, "pexpiretime": 300}
 	if got := commandsSince(t, servers, before); !maps.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
@@ -117,7 +117,7 @@ func TestRedisEventSkips(t *testing.T) {
 	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e2"}) {
 		t.Fatalf("listed %v, want [e2]", got)
 	}
-	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // e2's hash and id key, the index
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // e2's record and id key, the index
 		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
 	}
 	if err := r.RecordEvents(ctx, EventBatch{Records: recs[2:]}); err == nil {
@@ -187,8 +187,9 @@ func TestRedisEventListReadsMetadataOnly(t *testing.T) {
 		}
 		sent := redisInfo(t, srv, "stats", "total_net_output_bytes")
 		p := list(t, r, f)
-		// Its keys twice (index, then each HMGET's RESP framing) and
-		// metadata of about 60 bytes: under 250 bytes a record.
+		// Its keys (index), a prefix of each record (here its metadata of
+		// about 40 bytes, header and body of 100) and its attempts' nils:
+		// under 250 bytes a record.
 		if b := redisInfo(t, srv, "stats", "total_net_output_bytes") - sent; b > 250*MaxEventPage {
 			t.Fatalf("page %d: Redis sent %.0f bytes for %d records", pages, b, len(p.Events))
 		}
@@ -265,7 +266,7 @@ func TestRedisEventExpiry(t *testing.T) {
 	if n, err := r.Client().ZCard(ctx, r.evTag()+"idx").Result(); err != nil || n != 1 {
 		t.Fatalf("the index holds %d keys (%v), want 1", n, err)
 	}
-	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // kept's hash and id key, the index
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // kept's record and id key, the index
 		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
 	}
 	if got, want := expiry("idx"), kept[0].ReceivedAt.Add(time.Hour).UnixMilli(); got != want {
@@ -320,14 +321,14 @@ func BenchmarkRedisRecordEvents(b *testing.B) {
 }
 
 // TestRedisEventUnreadable: a record that does not decode (a later
-// format's) is passed over by a listing and reported by ReadEvent; a hash
-// of attempts alone reads as its key, state and attempts, unlisted.
+// format's) is passed over by a listing and reported by ReadEvent;
+// attempts alone read as their key, state and attempts, unlisted.
 func TestRedisEventUnreadable(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "bad:"})
 	recs := redisEvents(time.Now(), 3, 10)
 	must(t, r.RecordEvents(ctx, EventBatch{Records: recs[:2], Retain: time.Hour}))
-	must(t, r.Client().HSet(ctx, r.evTag()+recs[0].Key, "m", "\x02later").Err())
+	must(t, r.Client().Set(ctx, r.evTag()+recs[0].Key, "\x06\x02later", time.Hour).Err())
 	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e1"}) {
 		t.Fatalf("listed %v, want [e1]", got)
 	}
