@@ -115,3 +115,22 @@ func decodeEntry(b []byte, d *Delivery) error {
 	d.Body = dec.bytes()
 	return dec.err
 }
+
+// skipEntry checks that b decodes as decodeEntry reads it, allocating
+// nothing.
+func skipEntry(b []byte) error {
+	dec := &decoder{b: b}
+	dec.bytes() // id
+	dec.bytes() // provider
+	dec.bytes() // last error
+	dec.varint()
+	dec.uvarint()
+	for n := dec.uvarint(); n > 0 && dec.err == nil; n-- {
+		dec.bytes()
+		for count := dec.uvarint(); count > 0 && dec.err == nil; count-- {
+			dec.bytes()
+		}
+	}
+	dec.bytes() // body
+	return dec.err
+}
