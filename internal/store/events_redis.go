@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,66 +18,83 @@ import (
 
 // The Redis event log lives under one hash tag, {ev}, so that a batch's
 // commands touch one slot: in a Cluster one node holds the whole log.
-//   <prefix>ev:{ev}:<key>    a record: one string (appendRedisEvent), its
-//                            metadata first (binary, see appendEventMeta,
-//                            its state as recorded included), then its
-//                            header (JSON) and body; a listing reads a
-//                            bounded prefix of it (GETRANGE)
+//   <prefix>ev:{ev}:r:<key>  a run: the records of one batch received
+//                            within maxRunSpread of the first (whose key
+//                            names it), one string, each record at an
+//                            offset (appendRedisEvent): its metadata
+//                            (binary, see appendEventMeta, its state as
+//                            recorded included), header (JSON) and body
+//   <prefix>ev:{ev}:idx      the records' refs, a sorted set all scored 0:
+//                            <key>:<run>:<offset>:<length>; keys start with
+//                            their time in fixed-width hex, so a reverse
+//                            lexical range lists newest first and since,
+//                            until and a cursor are lex bounds
 //   <prefix>ev:{ev}:a:<key>  a record's attempts, a hash created by the
 //                            first one: n their count, t the state of the
 //                            latest, a1..aN the attempts
-//   <prefix>ev:{ev}:idx      the records' keys, a sorted set all scored 0:
-//                            keys start with their time in fixed-width hex,
-//                            so a reverse lexical range lists newest first
-//                            and since, until and a cursor are lex bounds
-//   <prefix>ev:{ev}:id:<id>  the key of the newest record of a Webhook-Id
-// A record, its attempts and its id key expire at the record's ReceivedAt
-// (the key's time) plus the batch's Retain: the record's write sets that
-// time, and its first attempt's, so that no later attempt (a replay's)
-// extends it. A sync record costs Redis one command (SET PXAT) and its
-// share of the batch's ZADD, plus its id key's SET; only id keys and
-// attempts, which read what they replace, go through a script. The index
-// holds keys whose record has expired until a listing meets them or
-// ExpireEvents trims it; it expires itself with its newest record.
+//   <prefix>ev:{ev}:id:<id>  the ref of the newest record of a Webhook-Id
+// A listing reads a bounded prefix of each record (GETRANGE). A run
+// expires with its newest record, at its ReceivedAt (the key's time) plus
+// the batch's Retain; an id key with its record; a record's attempts with
+// it too (set by its first attempt, so that no later one, a replay's,
+// extends it). Records are written as runs because a key costs Redis far
+// more CPU than the bytes it holds: a batch's records cost one SET per run
+// and one ZADD, and each its id key's SET. The index holds refs whose run
+// has expired until a listing meets them or ExpireEvents trims it; it
+// expires itself with its newest record.
 
 var _ EventLog = (*Redis)(nil)
 
 // evTag starts every event-log key.
 func (r *Redis) evTag() string { return r.prefix + "ev:{ev}:" }
 
+// Bounds on a run: records received within maxRunSpread of its first, so
+// that none is kept much beyond its retention, and up to maxRunBytes
+// (a larger record is a run of its own).
+const (
+	maxRunSpread = 1000 // ms
+	maxRunBytes  = 1 << 20
+)
+
 // recordEventsScript writes the id keys and attempts of one chunk of a
-// batch. KEYS are per record with a Webhook-Id its id key, then per
-// attempt its record's attempts hash and record. ARGV[1] is the retention
-// (ms), ARGV[2] the number of id keys; per id key its record's key and
-// expiry; per attempt its record's expiry, encoding and result.
+// batch. KEYS[1] is the index, then per record with a Webhook-Id its id
+// key, then per attempt its record's attempts hash. ARGV[1] is the
+// retention (ms), ARGV[2] the number of id keys, ARGV[3] the runs' key
+// prefix; per id key its record's ref and expiry; per attempt its
+// record's key, expiry, encoding and result.
 //
 // An id key is set with SET GET and set back in the rare case it named a
 // newer record, its expiry computed from that record's key. The first
-// attempt of a record creates its hash and sets its expiry: the record's
-// when it has one sooner (a batch of a longer retention, a replay's, does
-// not extend it).
+// attempt of a record creates its hash and sets its expiry: its run's
+// when that is sooner (a batch of a longer retention, a replay's, does
+// not extend it). The run's key is read from the index, not declared: it
+// shares the hash tag, and so the slot, of every declared key.
 var recordEventsScript = redis.NewScript(`
-local retain = tonumber(ARGV[1])
-local k, a = 1, 3
+local idx, retain, runs = KEYS[1], tonumber(ARGV[1]), ARGV[3]
+local k, a = 2, 4
 for _ = 1, tonumber(ARGV[2]) do
-	local key = ARGV[a]
-	local newer = redis.call('SET', KEYS[k], key, 'PXAT', ARGV[a + 1], 'GET')
-	local t = newer and newer > key and tonumber(string.sub(newer, 1, 16), 16)
+	local ref = ARGV[a]
+	local newer = redis.call('SET', KEYS[k], ref, 'PXAT', ARGV[a + 1], 'GET')
+	local t = newer and newer > ref and tonumber(string.sub(newer, 1, 16), 16)
 	if t then
 		redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', math.floor(t / 1000000) + retain))
 	end
 	k, a = k + 1, a + 2
 end
 while a <= #ARGV do
-	local h = KEYS[k]
+	local h, key = KEYS[k], ARGV[a]
 	local n = redis.call('HINCRBY', h, 'n', 1)
-	redis.call('HSET', h, 'a' .. n, ARGV[a + 1], 't', ARGV[a + 2])
+	redis.call('HSET', h, 'a' .. n, ARGV[a + 2], 't', ARGV[a + 3])
 	if n == 1 then
-		local at = redis.call('PEXPIRETIME', KEYS[k + 1])
-		if at < 0 or at > tonumber(ARGV[a]) then at = ARGV[a] end
+		local at = ARGV[a + 1]
+		local ref = redis.call('ZRANGE', idx, '[' .. key .. ':', '(' .. key .. ';', 'BYLEX', 'LIMIT', 0, 1)[1]
+		if ref then
+			local t = redis.call('PEXPIRETIME', runs .. string.sub(ref, 26, 49))
+			if t > 0 and t < tonumber(at) then at = t end
+		end
 		redis.call('PEXPIREAT', h, at)
 	end
-	k, a = k + 2, a + 3
+	k, a = k + 1, a + 4
 end
 return 0
 `)
@@ -94,19 +112,27 @@ type eventChunk struct {
 	ids  int
 }
 
+// eventRun is a run being written.
+type eventRun struct {
+	key   string // its first record's
+	buf   []byte
+	first int64 // its first record's expiry
+	at    int64 // its newest record's expiry
+}
+
 // eventWrite is the commands of one batch.
 type eventWrite struct {
-	sets    [][]any     // SET key record PXAT at
-	members [][]redis.Z // the index's keys, per ZADD
+	runs    []*eventRun
+	members [][]redis.Z // the index's refs, per ZADD
 	newest  int64       // the index's expiry: that of the newest record
 	chunks  []*eventChunk
 }
 
-// RecordEvents writes b in one round trip: one pipeline of a SET per
-// record, the index's ZADDs of up to maxEventChunk keys and script calls
-// of up to maxEventChunk id keys and attempts, in b's order. Records and
-// attempts whose retention already ended, or whose key is no EventKey,
-// are skipped: they cost the log themselves only, not the batch.
+// RecordEvents writes b in one round trip: one pipeline of a SET per run,
+// the index's ZADDs of up to maxEventChunk refs and script calls of up to
+// maxEventChunk id keys and attempts, in b's order. Records and attempts
+// whose retention already ended, or whose key is no EventKey, are
+// skipped: they cost the log themselves only, not the batch.
 func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 	if len(b.Records) == 0 && len(b.Attempts) == 0 {
 		return nil
@@ -118,11 +144,12 @@ func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 	if err != nil {
 		return err
 	}
+	tag := r.evTag()
 	p := r.client.Pipeline()
-	for _, set := range w.sets {
-		p.Do(ctx, set...)
+	for _, run := range w.runs {
+		p.Do(ctx, "set", tag+"r:"+run.key, run.buf, "pxat", run.at)
 	}
-	idx := r.evTag() + "idx"
+	idx := tag + "idx"
 	for _, m := range w.members {
 		p.ZAdd(ctx, idx, m...)
 	}
@@ -174,12 +201,13 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 	var c *eventChunk
 	next := func() *eventChunk {
 		if c == nil || c.n == maxEventChunk {
-			c = &eventChunk{args: []any{retain, 0}}
+			c = &eventChunk{keys: []string{tag + "idx"}, args: []any{retain, 0, tag + "r:"}}
 			w.chunks = append(w.chunks, c)
 		}
 		c.n++
 		return c
 	}
+	var run *eventRun
 	var members []redis.Z
 	for i := range b.Records {
 		rec := b.Records[i].Bounded()
@@ -191,19 +219,26 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis event log: encoding headers: %w", err)
 		}
-		w.sets = append(w.sets, []any{"set", tag + rec.Key, appendRedisEvent(nil, &rec, header), "pxat", at})
+		if run == nil || at-run.first > maxRunSpread || len(run.buf)+len(rec.Body) > maxRunBytes {
+			run = &eventRun{key: rec.Key, first: at}
+			w.runs = append(w.runs, run)
+		}
+		off := len(run.buf)
+		run.buf = appendRedisEvent(run.buf, &rec, header)
+		run.at = max(run.at, at)
 		w.newest = max(w.newest, at)
+		ref := eventRef{key: rec.Key, run: run.key, off: off, n: len(run.buf) - off}.String()
 		if len(members) == maxEventChunk {
 			w.members = append(w.members, members)
 			members = nil
 		}
-		members = append(members, redis.Z{Member: rec.Key})
+		members = append(members, redis.Z{Member: ref})
 		if rec.ID != "" {
 			c := next()
 			c.ids++
 			c.args[1] = c.ids
 			c.keys = append(c.keys, tag+"id:"+rec.ID)
-			c.args = append(c.args, rec.Key, at)
+			c.args = append(c.args, ref, at)
 		}
 	}
 	if len(members) > 0 {
@@ -218,10 +253,39 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 			continue
 		}
 		c := next()
-		c.keys = append(c.keys, tag+"a:"+a.Key, tag+a.Key)
-		c.args = append(c.args, at, appendEventAttempt(nil, &a), a.Result)
+		c.keys = append(c.keys, tag+"a:"+a.Key)
+		c.args = append(c.args, a.Key, at, appendEventAttempt(nil, &a), a.Result)
 	}
 	return w, nil
+}
+
+// eventRef is where a record is: its key, its run's and its bytes there.
+type eventRef struct {
+	key, run string
+	off, n   int
+}
+
+// String is the ref as the index and id keys hold it.
+func (e eventRef) String() string {
+	return e.key + ":" + e.run + ":" + strconv.Itoa(e.off) + ":" + strconv.Itoa(e.n)
+}
+
+// parseEventRef reads what eventRef.String wrote; ok is false for anything
+// else.
+func parseEventRef(s string) (e eventRef, ok bool) {
+	const keys = 2*eventKeyLen + 2
+	if len(s) < keys+3 || s[eventKeyLen] != ':' || s[keys-1] != ':' {
+		return eventRef{}, false
+	}
+	e.key, e.run = s[:eventKeyLen], s[eventKeyLen+1:keys-1]
+	off, n, ok := strings.Cut(s[keys:], ":")
+	var err1, err2 error
+	e.off, err1 = strconv.Atoi(off)
+	e.n, err2 = strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || e.off < 0 || e.n <= 0 || !IsEventKey(e.key) || !IsEventKey(e.run) {
+		return eventRef{}, false
+	}
+	return e, true
 }
 
 // eventExpiry is when the record of key expires: its time plus retain, in
@@ -415,11 +479,17 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 	examined := 0
 	for len(keys) > 0 {
 		p := r.client.Pipeline()
+		refs := make([]eventRef, len(keys))
 		prefixes := make([]*redis.StringCmd, len(keys))
 		states := make([]*redis.SliceCmd, len(keys))
-		for i, k := range keys {
-			prefixes[i] = p.GetRange(ctx, r.evTag()+k, 0, eventMetaPrefix-1)
-			states[i] = p.HMGet(ctx, r.evTag()+"a:"+k, "n", "t")
+		for i, m := range keys {
+			ref, ok := parseEventRef(m)
+			if !ok {
+				continue
+			}
+			refs[i] = ref
+			prefixes[i] = r.readRun(ctx, p, ref, min(ref.n, eventMetaPrefix))
+			states[i] = p.HMGet(ctx, r.evTag()+"a:"+ref.key, "n", "t")
 		}
 		var more *redis.StringSliceCmd
 		end := len(keys) < want
@@ -434,12 +504,16 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 		if _, err := p.Exec(ctx); err != nil {
 			return EventPage{}, unavailable(err)
 		}
-		if err := r.readLongMeta(ctx, keys, prefixes); err != nil {
+		if err := r.readLongMeta(ctx, refs, prefixes); err != nil {
 			return EventPage{}, err
 		}
 		for i, k := range keys {
 			examined++
-			rec, ok, err := eventFromMeta(k, prefixes[i].Val(), states[i].Val())
+			var rec EventRecord
+			ok, err := false, errEventCorrupt
+			if prefixes[i] != nil {
+				rec, ok, err = eventFromMeta(refs[i].key, prefixes[i].Val(), states[i].Val())
+			}
 			switch {
 			case err != nil:
 				// A record this version cannot read (a later format's,
@@ -451,7 +525,7 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 				out.Events = append(out.Events, rec)
 			}
 			if len(out.Events) == page || examined == scan {
-				out.Next = k
+				out.Next = k[:min(len(k), eventKeyLen)]
 				r.dropGone(ctx, idx, gone)
 				return out, nil
 			}
@@ -473,16 +547,24 @@ func (r *Redis) ListEvents(ctx context.Context, f EventFilter) (EventPage, error
 	return out, nil
 }
 
-// readLongMeta reads again, in one pipeline, the records of keys whose
+// readRun reads the first n bytes of the record ref names.
+func (r *Redis) readRun(ctx context.Context, p redis.Pipeliner, ref eventRef, n int) *redis.StringCmd {
+	return p.GetRange(ctx, r.evTag()+"r:"+ref.run, int64(ref.off), int64(ref.off+n)-1)
+}
+
+// readLongMeta reads again, in one pipeline, the records of refs whose
 // metadata is longer than the prefix read.
-func (r *Redis) readLongMeta(ctx context.Context, keys []string, prefixes []*redis.StringCmd) error {
+func (r *Redis) readLongMeta(ctx context.Context, refs []eventRef, prefixes []*redis.StringCmd) error {
 	var p redis.Pipeliner
-	for i, k := range keys {
+	for i, ref := range refs {
+		if prefixes[i] == nil {
+			continue
+		}
 		if more := eventMetaMissing(prefixes[i].Val()); more > 0 {
 			if p == nil {
 				p = r.client.Pipeline()
 			}
-			prefixes[i] = p.GetRange(ctx, r.evTag()+k, 0, int64(more)-1)
+			prefixes[i] = r.readRun(ctx, p, ref, min(more, ref.n))
 		}
 	}
 	if p == nil {
@@ -519,7 +601,7 @@ func eventRange(f EventFilter) (hi, lo string) {
 	return hi, lo
 }
 
-// dropGone removes from the index keys whose hash expired. It is tidying
+// dropGone removes from the index refs whose run expired. It is tidying
 // only: a failure leaves them for the next listing or ExpireEvents.
 func (r *Redis) dropGone(ctx context.Context, idx string, gone []string) {
 	if len(gone) > 0 {
@@ -537,66 +619,66 @@ func anys(s []string) []any {
 
 // ReadEvent reads a whole record: the one ref names when ref is a key,
 // else the newest record of the Webhook-Id ref. A record that
-// ExpireEvents dropped from the index is gone, though its string may not
-// have expired yet. A key and an id are looked up in one pipeline; an id
-// costs one more round trip.
+// ExpireEvents dropped from the index is gone, though its run may not
+// have expired yet. Either takes two round trips: the record's ref (and a
+// key's attempts), then the record.
 func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 	if ref == "" || len(ref) > maxEventField {
 		return nil, nil
 	}
+	tag := r.evTag()
+	idx := tag + "idx"
 	p := r.client.Pipeline()
-	var byKey eventRead
+	var byKey, oldest *redis.StringSliceCmd
+	var attempts *redis.MapStringStringCmd
 	if IsEventKey(ref) {
-		byKey = r.readEvent(ctx, p, ref)
+		byKey = p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: idx, Start: "[" + ref + ":", Stop: "(" + ref + ";", ByLex: true,
+			Count: 1})
+		attempts = p.HGetAll(ctx, tag+"a:"+ref)
+		oldest = p.ZRange(ctx, idx, 0, 0)
 	}
-	byID := p.Get(ctx, r.evTag()+"id:"+ref)
+	byID := p.Get(ctx, tag+"id:"+ref)
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	if byKey.rec != nil {
-		if rec, err := byKey.record(); rec != nil || err != nil {
-			return rec, err
+	var at string
+	switch {
+	case byKey != nil && len(byKey.Val()) > 0:
+		at = byKey.Val()[0]
+	case byKey != nil && len(attempts.Val()) > 0:
+		// Attempts alone, unless ExpireEvents dropped what came before
+		// the oldest indexed record.
+		if o := oldest.Val(); len(o) > 0 && ref < o[0] {
+			return nil, nil
 		}
+		return eventFromParts(ref, "", attempts.Val())
+	default:
+		at = byID.Val()
 	}
-	key := byID.Val()
-	if !IsEventKey(key) {
+	loc, ok := parseEventRef(at)
+	if !ok {
 		return nil, nil
 	}
 	p = r.client.Pipeline()
-	read := r.readEvent(ctx, p, key)
+	run := r.readRun(ctx, p, loc, loc.n)
+	attempts = p.HGetAll(ctx, tag+"a:"+loc.key)
+	listed := p.ZScore(ctx, idx, at)
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	return read.record()
-}
-
-// eventRead is a record, its attempts and its index entry, read in a
-// pipeline.
-type eventRead struct {
-	key      string
-	rec      *redis.StringCmd
-	attempts *redis.MapStringStringCmd
-	score    *redis.FloatCmd
-}
-
-func (r *Redis) readEvent(ctx context.Context, p redis.Pipeliner, key string) eventRead {
-	tag := r.evTag()
-	return eventRead{key: key, rec: p.Get(ctx, tag+key), attempts: p.HGetAll(ctx, tag+"a:"+key),
-		score: p.ZScore(ctx, tag+"idx", key)}
-}
-
-// record is the record read, nil when there is none: neither record nor
-// attempts, or a record that the index no longer lists (attempts alone
-// are never listed).
-func (e eventRead) record() (*EventRecord, error) {
-	s, h := e.rec.Val(), e.attempts.Val()
-	if s == "" && len(h) == 0 || s != "" && e.score.Err() != nil {
-		return nil, nil
+	if run.Val() == "" || listed.Err() != nil {
+		return nil, nil // expired, or dropped by ExpireEvents
 	}
-	rec := &EventRecord{Key: e.key, ReceivedAt: eventReceivedAt(e.key)}
+	return eventFromParts(loc.key, run.Val(), attempts.Val())
+}
+
+// eventFromParts builds the whole record of key from its stored bytes s
+// ("" for attempts alone) and its attempts hash h.
+func eventFromParts(key, s string, h map[string]string) (*EventRecord, error) {
+	rec := &EventRecord{Key: key, ReceivedAt: eventReceivedAt(key)}
 	if s != "" {
 		if err := decodeRedisEvent(s, rec); err != nil {
-			return nil, fmt.Errorf("%w %s", err, e.key)
+			return nil, fmt.Errorf("%w %s", err, key)
 		}
 	}
 	if t, ok := h["t"]; ok {
@@ -610,9 +692,9 @@ func (e eventRead) record() (*EventRecord, error) {
 		if !ok {
 			continue
 		}
-		a, err := decodeEventAttempt([]byte(p), e.key)
+		a, err := decodeEventAttempt([]byte(p), key)
 		if err != nil {
-			return nil, fmt.Errorf("%w %s attempt %d", err, e.key, i)
+			return nil, fmt.Errorf("%w %s attempt %d", err, key, i)
 		}
 		rec.Log = append(rec.Log, a)
 	}
@@ -657,7 +739,7 @@ return n
 `)
 
 // ExpireEvents drops the records received before cutoff from the index,
-// in steps of expireBatch keys; their hashes expire on their own, and are
+// in steps of expireBatch refs; their runs expire on their own, and are
 // not read meanwhile. maxBytes is not applied: Redis bounds the log with
 // the records' expiry and its own memory policy.
 func (r *Redis) ExpireEvents(ctx context.Context, cutoff time.Time, _ int64) error {

@@ -51,10 +51,10 @@ func firstAttempts(recs []EventRecord) []EventAttempt {
 }
 
 // TestRedisEventRecordOneRoundTrip: a batch larger than one script call is
-// still one round trip, and costs Redis per new record one SET and a
-// member of a ZADD (of up to maxEventChunk), per id key one SET GET, per
-// first attempt HINCRBY, HSET, PEXPIRETIME (of its record) and PEXPIREAT;
-// per batch the index's two PEXPIREATs (NX, GT).
+// still one round trip, and costs Redis per run of records one SET, per
+// record a member of a ZADD (of up to maxEventChunk) and its id key's SET
+// GET, per first attempt HINCRBY, HSET, ZRANGE and PEXPIRETIME (its run's)
+// and PEXPIREAT; per batch the index's two PEXPIREATs (NX, GT).
 func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "rt:"})
@@ -63,6 +63,10 @@ func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	must(t, r.RecordEvents(ctx, EventBatch{Records: redisEvents(start.Add(-time.Minute), 1, 10), Retain: 2 * time.Hour}))
 
 	recs := redisEvents(start, 300, 10) // ids in 2 calls, attempts in the second and a third
+	for i := range recs {               // one run
+		recs[i].ReceivedAt = start.Add(time.Duration(i) * time.Millisecond)
+		recs[i].Key = EventKey(recs[i].ReceivedAt, "p", recs[i].ID)
+	}
 	hook := &roundTrips{}
 	r.Client().AddHook(hook)
 	servers := []*redistest.Server{srv}
@@ -71,8 +75,8 @@ func TestRedisEventRecordOneRoundTrip(t *testing.T) {
 	if n := hook.n.Load(); n != 1 {
 		t.Errorf("RecordEvents took %d round trips", n)
 	}
-	want := map[string]int64{"evalsha": 3, "set": 300 + 300, "zadd": 2, "pexpireat": 300 + 2, "hincrby": 300,
-		"hset": 300, "pexpiretime": 300}
+	want := map[string]int64{"evalsha": 3, "set": 1 + 300, "zadd": 2, "pexpireat": 300 + 2, "hincrby": 300,
+		"hset": 300, "zrange": 300, "pexpiretime": 300}
 	if got := commandsSince(t, servers, before); !maps.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
@@ -117,7 +121,7 @@ func TestRedisEventSkips(t *testing.T) {
 	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e2"}) {
 		t.Fatalf("listed %v, want [e2]", got)
 	}
-	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // e2's record and id key, the index
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // e2's run and id key, the index
 		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
 	}
 	if err := r.RecordEvents(ctx, EventBatch{Records: recs[2:]}); err == nil {
@@ -241,8 +245,13 @@ func TestRedisEventExpiry(t *testing.T) {
 		must(t, err)
 		return at.Milliseconds()
 	}
-	if got, want := expiry(short[0].Key), short[0].ReceivedAt.Add(time.Second).UnixMilli(); got != want {
-		t.Fatalf("after an attempt the record expires at %d, want %d", got, want)
+	// The records are one run: it expires with the newest.
+	want := short[2].ReceivedAt.Add(time.Second).UnixMilli()
+	if got := expiry("r:" + short[0].Key); got != want {
+		t.Fatalf("the run expires at %d, want %d", got, want)
+	}
+	if got := expiry("a:" + short[0].Key); got != want {
+		t.Fatalf("a replay's attempt expires at %d, want %d (its run's)", got, want)
 	}
 
 	deadline := time.Now().Add(10 * time.Second)
@@ -266,7 +275,7 @@ func TestRedisEventExpiry(t *testing.T) {
 	if n, err := r.Client().ZCard(ctx, r.evTag()+"idx").Result(); err != nil || n != 1 {
 		t.Fatalf("the index holds %d keys (%v), want 1", n, err)
 	}
-	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // kept's record and id key, the index
+	if n, err := srv.Do("DBSIZE"); err != nil || n != "3" { // kept's run and id key, the index
 		t.Fatalf("DBSIZE = %s, %v; want 3", n, err)
 	}
 	if got, want := expiry("idx"), kept[0].ReceivedAt.Add(time.Hour).UnixMilli(); got != want {
@@ -328,7 +337,14 @@ func TestRedisEventUnreadable(t *testing.T) {
 	r := newRedis(t, RedisConfig{URL: srv.URL(), KeyPrefix: "bad:"})
 	recs := redisEvents(time.Now(), 3, 10)
 	must(t, r.RecordEvents(ctx, EventBatch{Records: recs[:2], Retain: time.Hour}))
-	must(t, r.Client().Set(ctx, r.evTag()+recs[0].Key, "\x06\x02later", time.Hour).Err())
+	refs, err := r.Client().ZRange(ctx, r.evTag()+"idx", 0, 0).Result()
+	must(t, err)
+	ref, ok := parseEventRef(refs[0])
+	if !ok || ref.key != recs[0].Key {
+		t.Fatalf("the index holds %v", refs)
+	}
+	// A later version of the metadata.
+	must(t, r.Client().SetRange(ctx, r.evTag()+"r:"+ref.run, int64(ref.off)+1, "\x02").Err())
 	if got := eventIDs(list(t, r, EventFilter{})); !slices.Equal(got, []string{"e1"}) {
 		t.Fatalf("listed %v, want [e1]", got)
 	}
