@@ -740,7 +740,8 @@ func (s *Log) closeEvents() error {
 	// A reload's new Log may open before the old one is dropped: the
 	// index goes now.
 	ev.mu.Lock()
-	ev.index, ev.segs, ev.relink, ev.active = evIndex{}, nil, nil, nil
+	ev.index.free()
+	ev.segs, ev.relink, ev.active = nil, nil, nil
 	ev.mu.Unlock()
 	return err
 }

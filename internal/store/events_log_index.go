@@ -59,7 +59,7 @@ func (x *evIndex) insert(e evEntry) *evEntry {
 	b, i := x.search(e.key())
 	if b == len(x.blocks) { // the usual case: the newest key
 		if b == 0 || len(x.blocks[b-1]) == evBlockLen {
-			x.blocks = append(x.blocks, make([]evEntry, 0, evBlockLen))
+			x.blocks = append(x.blocks, newEvBlock())
 			b++
 		}
 		blk := append(x.blocks[b-1], e)
@@ -77,7 +77,7 @@ func (x *evIndex) insert(e evEntry) *evEntry {
 		if b == len(x.blocks)-1 && i >= split {
 			split = i
 		}
-		upper := append(make([]evEntry, 0, evBlockLen), x.blocks[b][split:]...)
+		upper := append(newEvBlock(), x.blocks[b][split:]...)
 		x.blocks[b] = x.blocks[b][:split]
 		x.blocks = slices.Insert(x.blocks, b+1, upper)
 		if i > split {
@@ -100,10 +100,20 @@ func (x *evIndex) removeIf(drop func(*evEntry) bool) {
 		}
 		if len(kept) > 0 {
 			blocks = append(blocks, kept)
+		} else {
+			freeEvBlock(blk)
 		}
 	}
 	clear(x.blocks[len(blocks):])
 	x.blocks = blocks
+}
+
+// free returns every block; the index is empty after.
+func (x *evIndex) free() {
+	for _, blk := range x.blocks {
+		freeEvBlock(blk)
+	}
+	x.blocks = nil
 }
 
 // before returns the place of the last entry before k, ok false when
