@@ -32,16 +32,20 @@ import (
 //   <prefix>ev:{ev}:a:<key>  a record's attempts, a hash created by the
 //                            first one: n their count, t the state of the
 //                            latest, a1..aN the attempts
-//   <prefix>ev:{ev}:id:<id>  the ref of the newest record of a Webhook-Id
-// A listing reads a bounded prefix of each record (GETRANGE). A run
-// expires with its newest record, at its ReceivedAt (the key's time) plus
-// the batch's Retain; an id key with its record; a record's attempts with
-// it too (set by its first attempt, so that no later one, a replay's,
-// extends it). Records are written as runs because a key costs Redis far
-// more CPU than the bytes it holds: a batch's records cost one SET per run
-// and one ZADD, and each its id key's SET. The index holds refs whose run
-// has expired until a listing meets them or ExpireEvents trims it; it
-// expires itself with its newest record.
+//   <prefix>ev:{ev}:ids:<h> the Webhook-Ids of the records received in hour
+//                            h (Unix time / 3600 s), a hash: an id's field
+//                            holds the ref of its newest record that hour
+// A listing reads a bounded prefix of each record (GETRANGE); ReadEvent by
+// id reads the id's field in each hour the index spans, the newest hour
+// holding it wins. A run expires with its newest record, at its ReceivedAt
+// (the key's time) plus the batch's Retain; a record's attempts with it
+// too (set by their first, so that no later one, a replay's, extends it);
+// an hour of ids with its last possible record. Records are written as
+// runs, and ids as hashes, because a key costs Redis far more CPU than the
+// bytes it holds: a batch's records cost one SET per run, one ZADD and,
+// per hour, one HMGET and HSET (to keep the newest ref of each id). The
+// index holds refs whose run has expired until a listing meets them or
+// ExpireEvents trims it; it expires itself with its newest record.
 
 var _ EventLog = (*Redis)(nil)
 
@@ -56,30 +60,40 @@ const (
 	maxRunBytes  = 1 << 20
 )
 
-// recordEventsScript writes the id keys and attempts of one chunk of a
-// batch. KEYS[1] is the index, then per record with a Webhook-Id its id
-// key, then per attempt its record's attempts hash. ARGV[1] is the
-// retention (ms), ARGV[2] the number of id keys, ARGV[3] the runs' key
-// prefix; per id key its record's ref and expiry; per attempt its
-// record's key, expiry, encoding and result.
+// recordEventsScript writes the ids and attempts of one chunk of a batch.
+// KEYS[1] is the index, then per hour of ids its hash, then per attempt
+// its record's attempts hash. ARGV[1] is the number of hours, ARGV[2] the
+// runs' key prefix; per hour its expiry, its number of ids and per id the
+// id and its record's ref; per attempt its record's key, expiry, encoding
+// and result.
 //
-// An id key is set with SET GET and set back in the rare case it named a
-// newer record, its expiry computed from that record's key. The first
-// attempt of a record creates its hash and sets its expiry: its run's
-// when that is sooner (a batch of a longer retention, a replay's, does
-// not extend it). The run's key is read from the index, not declared: it
-// shares the hash tag, and so the slot, of every declared key.
+// An hour's ids are read in one HMGET and those whose ref is newer than
+// the one held written in one HSET: a record written after a newer one of
+// its id does not take the id. The first attempt of a record creates its
+// hash and sets its expiry: its run's when that is sooner (a batch of a
+// longer retention, a replay's, does not extend it). The run's key is read
+// from the index, not declared: it shares the hash tag, and so the slot,
+// of every declared key.
 var recordEventsScript = redis.NewScript(`
-local idx, retain, runs = KEYS[1], tonumber(ARGV[1]), ARGV[3]
-local k, a = 2, 4
-for _ = 1, tonumber(ARGV[2]) do
-	local ref = ARGV[a]
-	local newer = redis.call('SET', KEYS[k], ref, 'PXAT', ARGV[a + 1], 'GET')
-	local t = newer and newer > ref and tonumber(string.sub(newer, 1, 16), 16)
-	if t then
-		redis.call('SET', KEYS[k], newer, 'PXAT', string.format('%d', math.floor(t / 1000000) + retain))
+local idx, runs = KEYS[1], ARGV[2]
+local k, a = 2, 3
+for _ = 1, tonumber(ARGV[1]) do
+	local h, at, m = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
+	a = a + 2
+	local ids = {}
+	for i = 1, m do ids[i] = ARGV[a + 2 * i - 2] end
+	local held = redis.call('HMGET', h, unpack(ids))
+	local set = {}
+	for i = 1, m do
+		local ref = ARGV[a + 2 * i - 1]
+		if not held[i] or held[i] < ref then
+			set[#set + 1] = ids[i]
+			set[#set + 1] = ref
+		end
 	end
-	k, a = k + 1, a + 2
+	if #set > 0 then redis.call('HSET', h, unpack(set)) end
+	if redis.call('PEXPIRETIME', h) < tonumber(at) then redis.call('PEXPIREAT', h, at) end
+	k, a = k + 1, a + 2 * m
 end
 while a <= #ARGV do
 	local h, key = KEYS[k], ARGV[a]
@@ -99,17 +113,50 @@ end
 return 0
 `)
 
-// maxEventChunk bounds the id keys and attempts of one script call, and
-// so how long it blocks Redis, and the members of one ZADD; a batch's
-// calls share one pipeline.
+// maxEventChunk bounds the ids and attempts of one script call, and so
+// how long it blocks Redis, and the members of one ZADD; a batch's calls
+// share one pipeline.
 const maxEventChunk = 256
 
 // eventChunk is one script call of a batch.
 type eventChunk struct {
+	n     int // ids and attempts
+	hours []*idHour
+	// attempts' keys and arguments, which follow the hours'.
 	keys []string
 	args []any
-	n    int // id keys and attempts
-	ids  int
+}
+
+// idHour is the ids of one hour in a chunk.
+type idHour struct {
+	key  string
+	at   int64          // its expiry
+	ids  []any          // id, ref, id, ref...
+	refs map[string]int // an id's ref in ids
+}
+
+// add sets id's ref, unless it holds a newer one.
+func (h *idHour) add(id, ref string) {
+	if i, ok := h.refs[id]; ok {
+		if ref > h.ids[i].(string) {
+			h.ids[i] = ref
+		}
+		return
+	}
+	h.refs[id] = len(h.ids) + 1
+	h.ids = append(h.ids, id, ref)
+}
+
+// script is the chunk's KEYS and ARGV.
+func (c *eventChunk) script(tag string) ([]string, []any) {
+	keys := make([]string, 0, 1+len(c.hours)+len(c.keys))
+	keys = append(keys, tag+"idx")
+	args := []any{len(c.hours), tag + "r:"}
+	for _, h := range c.hours {
+		keys = append(keys, h.key)
+		args = append(append(args, h.at, len(h.ids)/2), h.ids...)
+	}
+	return append(keys, c.keys...), append(args, c.args...)
 }
 
 // eventRun is a run being written.
@@ -177,7 +224,8 @@ func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
 func (r *Redis) runEventChunks(ctx context.Context, p redis.Pipeliner, chunks []*eventChunk) []redis.Cmder {
 	cmds := make([]redis.Cmder, len(chunks))
 	for i, c := range chunks {
-		cmds[i] = recordEventsScript.EvalSha(ctx, p, c.keys, c.args...)
+		keys, args := c.script(r.evTag())
+		cmds[i] = recordEventsScript.EvalSha(ctx, p, keys, args...)
 	}
 	return cmds
 }
@@ -201,7 +249,7 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 	var c *eventChunk
 	next := func() *eventChunk {
 		if c == nil || c.n == maxEventChunk {
-			c = &eventChunk{keys: []string{tag + "idx"}, args: []any{retain, 0, tag + "r:"}}
+			c = &eventChunk{}
 			w.chunks = append(w.chunks, c)
 		}
 		c.n++
@@ -235,17 +283,26 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 		members = append(members, redis.Z{Member: ref})
 		if rec.ID != "" {
 			c := next()
-			c.ids++
-			c.args[1] = c.ids
-			c.keys = append(c.keys, tag+"id:"+rec.ID)
-			c.args = append(c.args, ref, at)
+			hour := tag + "ids:" + eventHour(rec.Key)
+			var h *idHour
+			for _, ch := range c.hours {
+				if ch.key == hour {
+					h = ch
+				}
+			}
+			if h == nil {
+				h = &idHour{key: hour, refs: map[string]int{}}
+				c.hours = append(c.hours, h)
+			}
+			h.at = max(h.at, eventHourEnd(rec.Key)+retain)
+			h.add(rec.ID, ref)
 		}
 	}
 	if len(members) > 0 {
 		w.members = append(w.members, members)
 	}
-	// Attempts follow every id key, so a chunk holds its id keys first, as
-	// the script reads them.
+	// Attempts follow every id, so a chunk holds its ids first, as the
+	// script reads them.
 	for _, a := range b.Attempts {
 		a = a.Bounded()
 		at := eventExpiry(a.Key, retain)
@@ -257,6 +314,16 @@ func (r *Redis) eventWrite(b EventBatch, now int64) (*eventWrite, error) {
 		c.args = append(c.args, a.Key, at, appendEventAttempt(nil, &a), a.Result)
 	}
 	return w, nil
+}
+
+// eventHour is the hour of the record of key, as its ids' hash names it.
+func eventHour(key string) string {
+	return strconv.FormatInt(eventReceivedAt(key).Unix()/3600, 10)
+}
+
+// eventHourEnd is when the hour of the record of key ends, in Unix ms.
+func eventHourEnd(key string) int64 {
+	return (eventReceivedAt(key).Unix()/3600 + 1) * 3600 * 1000
 }
 
 // eventRef is where a record is: its key, its run's and its bytes there.
@@ -617,11 +684,15 @@ func anys(s []string) []any {
 	return out
 }
 
+// maxIDHours bounds the hours of ids that ReadEvent reads: a year's.
+const maxIDHours = 366 * 24
+
 // ReadEvent reads a whole record: the one ref names when ref is a key,
 // else the newest record of the Webhook-Id ref. A record that
 // ExpireEvents dropped from the index is gone, though its run may not
-// have expired yet. Either takes two round trips: the record's ref (and a
-// key's attempts), then the record.
+// have expired yet. A key takes two round trips: its ref (and attempts),
+// then the record; an id one more: the index's span, then the id's ref in
+// each hour of it.
 func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error) {
 	if ref == "" || len(ref) > maxEventField {
 		return nil, nil
@@ -629,45 +700,74 @@ func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error)
 	tag := r.evTag()
 	idx := tag + "idx"
 	p := r.client.Pipeline()
-	var byKey, oldest *redis.StringSliceCmd
+	var byKey *redis.StringSliceCmd
 	var attempts *redis.MapStringStringCmd
 	if IsEventKey(ref) {
 		byKey = p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: idx, Start: "[" + ref + ":", Stop: "(" + ref + ";", ByLex: true,
 			Count: 1})
 		attempts = p.HGetAll(ctx, tag+"a:"+ref)
-		oldest = p.ZRange(ctx, idx, 0, 0)
 	}
-	byID := p.Get(ctx, tag+"id:"+ref)
+	oldest, newest := p.ZRange(ctx, idx, 0, 0), p.ZRange(ctx, idx, -1, -1)
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, unavailable(err)
+	}
+	if byKey != nil {
+		if refs := byKey.Val(); len(refs) > 0 {
+			return r.readRef(ctx, refs[0])
+		}
+		// Attempts alone, unless ExpireEvents dropped what came before the
+		// oldest indexed record.
+		if o := oldest.Val(); len(attempts.Val()) > 0 && (len(o) == 0 || ref > o[0]) {
+			return eventFromParts(ref, "", attempts.Val())
+		}
+	}
+	first, ok1 := indexHour(oldest.Val())
+	last, ok2 := indexHour(newest.Val())
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	p = r.client.Pipeline()
+	var hours []*redis.StringCmd
+	for h := last; h >= max(first, last-maxIDHours); h-- {
+		hours = append(hours, p.HGet(ctx, tag+"ids:"+strconv.FormatInt(h, 10), ref))
+	}
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
-	var at string
-	switch {
-	case byKey != nil && len(byKey.Val()) > 0:
-		at = byKey.Val()[0]
-	case byKey != nil && len(attempts.Val()) > 0:
-		// Attempts alone, unless ExpireEvents dropped what came before
-		// the oldest indexed record.
-		if o := oldest.Val(); len(o) > 0 && ref < o[0] {
-			return nil, nil
+	for _, h := range hours {
+		if at := h.Val(); at != "" {
+			return r.readRef(ctx, at)
 		}
-		return eventFromParts(ref, "", attempts.Val())
-	default:
-		at = byID.Val()
 	}
+	return nil, nil
+}
+
+// indexHour is the hour of the ref ZRANGE read; ok is false without one.
+func indexHour(refs []string) (hour int64, ok bool) {
+	if len(refs) == 0 {
+		return 0, false
+	}
+	ref, ok := parseEventRef(refs[0])
+	return eventReceivedAt(ref.key).Unix() / 3600, ok
+}
+
+// readRef reads the record at, with its attempts: nil when its run expired
+// or ExpireEvents dropped it from the index.
+func (r *Redis) readRef(ctx context.Context, at string) (*EventRecord, error) {
 	loc, ok := parseEventRef(at)
 	if !ok {
 		return nil, nil
 	}
-	p = r.client.Pipeline()
+	tag := r.evTag()
+	p := r.client.Pipeline()
 	run := r.readRun(ctx, p, loc, loc.n)
-	attempts = p.HGetAll(ctx, tag+"a:"+loc.key)
-	listed := p.ZScore(ctx, idx, at)
+	attempts := p.HGetAll(ctx, tag+"a:"+loc.key)
+	listed := p.ZScore(ctx, tag+"idx", at)
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
 	}
 	if run.Val() == "" || listed.Err() != nil {
-		return nil, nil // expired, or dropped by ExpireEvents
+		return nil, nil
 	}
 	return eventFromParts(loc.key, run.Val(), attempts.Val())
 }
