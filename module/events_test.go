@@ -2,12 +2,16 @@ package webhookingress
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -172,4 +176,40 @@ func unrecorded() float64 {
 	var m dto.Metric
 	_ = eventsUnrecorded.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+func TestRetainCaddyfile(t *testing.T) {
+	for in, want := range map[string][2]int64{
+		"retain 72h":                    {int64(72 * time.Hour), 0},
+		"retain 7d\n\tretain_size 2GiB": {int64(7 * 24 * time.Hour), 2 << 30},
+		"retain off":                    {0, 0},
+		"retain_size 500MB":             {0, 500_000_000},
+	} {
+		v, err := parseGlobalOption(caddyfile.NewTestDispenser("webhook_ingress {\n\t"+in+"\n}"), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		var app App
+		if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &app); err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]int64{int64(app.Retain), app.RetainSize}; got != want {
+			t.Errorf("%q: retain, retain_size %v, want %v", in, got, want)
+		}
+	}
+	for in, says := range map[string]string{
+		"retain":              "argument",
+		"retain forever":      "retain must be",
+		"retain 0s":           "retain must be",
+		"retain -1h":          "retain must be",
+		"retain 1h 2h":        "argument",
+		"retain_size lots":    "retain_size must be",
+		"retain_size 0":       "retain_size must be",
+		"retain_size 1GB 2GB": "argument",
+	} {
+		_, err := parseGlobalOption(caddyfile.NewTestDispenser("webhook_ingress {\n\t"+in+"\n}"), nil)
+		if err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%q: want an error saying %q, got %v", in, says, err)
+		}
+	}
 }
