@@ -177,7 +177,7 @@ type eventWrite struct {
 
 // RecordEvents writes b in one round trip: one pipeline of a SET per run,
 // the index's ZADDs of up to maxEventChunk refs and script calls of up to
-// maxEventChunk id keys and attempts, in b's order. Records and attempts
+// maxEventChunk ids and attempts, in b's order. Records and attempts
 // whose retention already ended, or whose key is no EventKey, are
 // skipped: they cost the log themselves only, not the batch.
 func (r *Redis) RecordEvents(ctx context.Context, b EventBatch) error {
@@ -332,7 +332,7 @@ type eventRef struct {
 	off, n   int
 }
 
-// String is the ref as the index and id keys hold it.
+// String is the ref as the index and the hours of ids hold it.
 func (e eventRef) String() string {
 	return e.key + ":" + e.run + ":" + strconv.Itoa(e.off) + ":" + strconv.Itoa(e.n)
 }

@@ -191,7 +191,7 @@ func TestRedisEventListReadsMetadataOnly(t *testing.T) {
 		}
 		sent := redisInfo(t, srv, "stats", "total_net_output_bytes")
 		p := list(t, r, f)
-		// Its keys (index), a prefix of each record (here its metadata of
+		// Its refs (index), a prefix of each record (here its metadata of
 		// about 40 bytes, header and body of 100) and its attempts' nils:
 		// under 250 bytes a record.
 		if b := redisInfo(t, srv, "stats", "total_net_output_bytes") - sent; b > 250*MaxEventPage {
