@@ -32,8 +32,8 @@ import (
 //   <prefix>ev:{ev}:a:<key>  a record's attempts, a hash created by the
 //                            first one: n their count, t the state of the
 //                            latest, a1..aN the attempts
-//   <prefix>ev:{ev}:ids:<h> the Webhook-Ids of the records received in hour
-//                            h (Unix time / 3600 s), a hash: an id's field
+//   <prefix>ev:{ev}:ids:<h>  the Webhook-Ids of the records received in
+//                            hour h (Unix time / 3600 s), a hash: an id's field
 //                            holds the ref of its newest record that hour
 // A listing reads a bounded prefix of each record (GETRANGE); ReadEvent by
 // id reads the id's field in each hour the index spans, the newest hour
