@@ -123,14 +123,20 @@ func skipEntry(b []byte) error {
 	dec.bytes() // id
 	dec.bytes() // provider
 	dec.bytes() // last error
-	dec.varint()
-	dec.uvarint()
-	for n := dec.uvarint(); n > 0 && dec.err == nil; n-- {
-		dec.bytes()
-		for count := dec.uvarint(); count > 0 && dec.err == nil; count-- {
-			dec.bytes()
-		}
-	}
+	dec.skipToBody()
 	dec.bytes() // body
 	return dec.err
+}
+
+// skipToBody passes over an entry's received time, attempts and headers
+// (appendEntry's encoding), after its last error.
+func (d *decoder) skipToBody() {
+	d.varint()
+	d.uvarint()
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		d.bytes()
+		for count := d.uvarint(); count > 0 && d.err == nil; count-- {
+			d.bytes()
+		}
+	}
 }

@@ -179,21 +179,14 @@ const maxReusedFrames = 4 << 20
 // and reported after the others are written; one received before the
 // latest expiry cutoff is left out silently.
 func (s *Log) RecordEvents(ctx context.Context, b EventBatch) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if len(b.Records) == 0 && len(b.Attempts) == 0 {
 		return nil
 	}
-	ev, err := s.eventLog()
+	ev, err := s.writeEvents(ctx)
 	if err != nil {
 		return err
 	}
-	ev.wmu.Lock()
 	defer ev.wmu.Unlock()
-	if ev.closed.Load() {
-		return errClosed
-	}
 	if ev.active == nil {
 		if err := ev.roll(); err != nil {
 			return fmt.Errorf("%w: event log: %w", ErrUnavailable, err)
@@ -588,6 +581,24 @@ func (ev *eventLog) startSync() {
 // is scanned and indexed, oldest first. Damage is reported through
 // OnDamage and costs the frames it hit; a torn frame at the end of the
 // last segment is cut off.
+// writeEvents returns the event log with its writer lock held, for a
+// write or an expiry.
+func (s *Log) writeEvents(ctx context.Context) (*eventLog, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ev, err := s.eventLog()
+	if err != nil {
+		return nil, err
+	}
+	ev.wmu.Lock()
+	if ev.closed.Load() {
+		ev.wmu.Unlock()
+		return nil, errClosed
+	}
+	return ev, nil
+}
+
 // eventLog opens the event log on first use.
 func (s *Log) eventLog() (*eventLog, error) {
 	s.evOpen.Do(func() { s.evErr = s.openEvents() })

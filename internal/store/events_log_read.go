@@ -310,18 +310,11 @@ func (ev *eventLog) read(c evCand) (*EventRecord, error) {
 // records leave the index; records before cutoff left in a segment kept
 // for newer ones are hidden from then on, across restarts too.
 func (s *Log) ExpireEvents(ctx context.Context, cutoff time.Time, maxBytes int64) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	ev, err := s.eventLog()
+	ev, err := s.writeEvents(ctx)
 	if err != nil {
 		return err
 	}
-	ev.wmu.Lock()
 	defer ev.wmu.Unlock()
-	if ev.closed.Load() {
-		return errClosed
-	}
 	var cut uint64
 	if ns := cutoff.UnixNano(); !cutoff.IsZero() && ns > 0 {
 		cut = uint64(ns)

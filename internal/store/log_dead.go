@@ -48,14 +48,7 @@ func decodeDeadMeta(b []byte) (*deadMeta, bool) {
 	dec := &decoder{b: b}
 	m := &deadMeta{id: dec.string(), provider: dec.string()}
 	dec.bytes() // last error
-	dec.varint()
-	dec.uvarint()
-	for n := dec.uvarint(); n > 0 && dec.err == nil; n-- {
-		dec.bytes()
-		for count := dec.uvarint(); count > 0 && dec.err == nil; count-- {
-			dec.bytes()
-		}
-	}
+	dec.skipToBody()
 	m.bodySize = int(dec.uvarint())
 	if dec.err != nil {
 		return &deadMeta{}, false
