@@ -134,8 +134,8 @@ func eventsFixture() (*App, *listedEventLog, *fakeQueue) {
 		Result: store.StateRetrying, Error: "status 503"}}
 	app := &App{
 		destinations: map[string]deliver.Destination{credHook: {URL: credHook}, plainHook: {URL: plainHook}},
-		events:       &recorder{log: log},
 	}
+	app.events.Store(&recorder{log: log})
 	return app, log, &fakeQueue{}
 }
 

@@ -91,8 +91,9 @@ type App struct {
 	// routing holds the config's webhook_event matchers, checked on Start.
 	routing routingCheck
 	// events writes the event log; nil when Retain is 0. Set by Start,
-	// before the app serves.
-	events *recorder
+	// which may run while the http app already serves (Caddy starts apps
+	// in no set order).
+	events atomic.Pointer[recorder]
 }
 
 // CaddyModule returns the Caddy module information.
@@ -167,7 +168,7 @@ func (a *App) Start() error {
 			zap.String("store", a.storeKind()), zap.Error(err))
 	}
 	consumer := consumerName()
-	a.events = a.startRecorder(st)
+	a.events.Store(a.startRecorder(st))
 	observe := func(o deliver.Outcome) {
 		observeDelivery(o)
 		a.recordAttempt(o)

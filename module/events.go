@@ -235,7 +235,7 @@ func (rec *recorder) expire() {
 // on in sync (status is the next handler's answer), queued for dests, or
 // unrouted. h.received and h.scope name it.
 func (a *App) recordAnswered(h *handoff, status int, dests []string, queued bool) {
-	rec := a.events
+	rec := a.events.Load()
 	if rec == nil {
 		return
 	}
@@ -264,7 +264,7 @@ func (a *App) recordAnswered(h *handoff, status int, dests []string, queued bool
 // recordAttempt records one delivery attempt; it is the workers' observer
 // beside the metrics.
 func (a *App) recordAttempt(o deliver.Outcome) {
-	rec := a.events
+	rec := a.events.Load()
 	if rec == nil {
 		return
 	}
@@ -287,8 +287,9 @@ func (a *App) recordAttempt(o deliver.Outcome) {
 
 // eventLog is the event log of the running config, for the admin API.
 func (a *App) eventLog() (store.EventLog, error) {
-	if a.events == nil {
+	rec := a.events.Load()
+	if rec == nil {
 		return nil, errEventLogOff
 	}
-	return a.events.log, nil
+	return rec.log, nil
 }

@@ -49,8 +49,8 @@ func (l *fakeEventLog) written() (recs []store.EventRecord, atts []store.EventAt
 // withEventLog gives the app a recorder writing to log once flushed.
 func withEventLog(log *fakeEventLog) func(*App, *http.Request) {
 	return func(a *App, _ *http.Request) {
-		a.events = &recorder{log: log, retain: time.Hour, logger: zap.NewNop(), wake: make(chan struct{}, 1),
-			full: make(chan struct{}, 1)}
+		a.events.Store(&recorder{log: log, retain: time.Hour, logger: zap.NewNop(), wake: make(chan struct{}, 1),
+			full: make(chan struct{}, 1)})
 	}
 }
 
@@ -94,7 +94,7 @@ func TestAnsweredEventsAreRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			app.events.flush()
+			app.events.Load().flush()
 			recs, _ := log.written()
 			if tt.state == "" {
 				if len(recs) != 0 {
@@ -132,7 +132,7 @@ func TestAttemptsNameTheirRecord(t *testing.T) {
 		Status: 503, Err: "status 503", Destination: "http://svc/", Attempt: 1})
 	a.recordAttempt(deliver.Outcome{EventID: "e1", Provider: "mux", ReceivedAt: time.Now(), ReplayOf: "0123456789abcdef01234567",
 		Result: deliver.ResultDelivered, Status: 200, Attempt: 1})
-	a.events.flush()
+	a.events.Load().flush()
 	_, atts := log.written()
 	if len(atts) != 2 {
 		t.Fatalf("attempts %+v", atts)
@@ -160,7 +160,7 @@ func TestRecorderBoundsWhatWaits(t *testing.T) {
 	if got := unrecorded() - before; got != 2 {
 		t.Errorf("dropped %v records of 5 of a quarter of the byte bound each, want 2", got)
 	}
-	a.events.flush()
+	a.events.Load().flush()
 	if recs, _ := log.written(); len(recs) != 3 {
 		t.Errorf("wrote %d records, want 3", len(recs))
 	}

@@ -136,7 +136,7 @@ func (v *Verify) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rec := &h.answer
 	rec.ResponseWriterWrapper.ResponseWriter = w
 	defer func() {
-		if v.app != nil && v.app.events != nil && !h.forwarded && !h.refused {
+		if v.app != nil && v.app.events.Load() != nil && !h.forwarded && !h.refused {
 			h.header = deliver.EndToEnd(r.Header) // Webhook-Id and Webhook-Provider left out
 			v.app.recordAnswered(h, cmp.Or(rec.status, http.StatusOK), nil, false)
 		}
