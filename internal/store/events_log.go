@@ -406,15 +406,51 @@ func recordBody(dec *decoder, r *EventRecord) error {
 	return nil
 }
 
-// attemptFrame decodes an attempt payload.
-func attemptFrame(payload []byte) (k evKey, prev evLoc, a EventAttempt, err error) {
-	const head = 1 + evKeyLen + 8
-	if len(payload) < head || payload[0] != evAttempt {
-		return k, prev, a, errCorrupt
+// evAttemptHead is an attempt payload's fixed part: type, key, previous
+// attempt.
+const evAttemptHead = 1 + evKeyLen + 8
+
+// attemptHead reads an attempt payload's key and previous attempt.
+func attemptHead(payload []byte) (k evKey, prev evLoc, ok bool) {
+	if len(payload) < evAttemptHead || payload[0] != evAttempt {
+		return k, prev, false
 	}
 	k = readEvKey(payload[1:])
 	prev = evLoc{binary.BigEndian.Uint32(payload[1+evKeyLen:]), binary.BigEndian.Uint32(payload[1+evKeyLen+4:])}
-	dec := &decoder{b: payload[head:]}
+	return k, prev, true
+}
+
+// scanAttempt checks an attempt payload as attemptFrame reads it and
+// returns what the index keeps of it, allocating nothing.
+func scanAttempt(payload []byte) (k evKey, prev evLoc, result byte, err error) {
+	k, prev, ok := attemptHead(payload)
+	if !ok {
+		return k, prev, 0, errCorrupt
+	}
+	dec := &decoder{b: payload[evAttemptHead:]}
+	dec.varint() // at
+	dec.bytes()  // destination
+	dec.varint() // attempt
+	dec.varint() // status
+	dec.varint() // duration
+	if dec.err != nil || len(dec.b) < 2 {
+		return k, prev, 0, errCorrupt
+	}
+	result, dec.b = dec.b[0], dec.b[2:]
+	dec.bytes() // error
+	if dec.err != nil || len(dec.b) > 0 {
+		return k, prev, 0, errCorrupt
+	}
+	return k, prev, result, nil
+}
+
+// attemptFrame decodes an attempt payload.
+func attemptFrame(payload []byte) (k evKey, prev evLoc, a EventAttempt, err error) {
+	k, prev, ok := attemptHead(payload)
+	if !ok {
+		return k, prev, a, errCorrupt
+	}
+	dec := &decoder{b: payload[evAttemptHead:]}
 	a = EventAttempt{Key: k.String(), At: time.Unix(0, dec.varint()), Destination: dec.string()}
 	a.Attempt = int(dec.varint())
 	a.Status = int(dec.varint())
@@ -454,7 +490,7 @@ func (ev *eventLog) apply(seg *evSeg, off int64, payload []byte, opening bool) e
 		}
 		seg.newest = max(seg.newest, k.t)
 	case evAttempt:
-		k, prev, a, err := attemptFrame(payload)
+		k, prev, result, err := scanAttempt(payload)
 		if err != nil {
 			return err
 		}
@@ -468,7 +504,7 @@ func (ev *eventLog) apply(seg *evSeg, off int64, payload []byte, opening bool) e
 			}
 			ev.relink[loc] = e.att
 		}
-		e.att, e.state = loc, stateCode(a.Result)
+		e.att, e.state = loc, result
 		if e.attempts < math.MaxUint16 {
 			e.attempts++
 		}
