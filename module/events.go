@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
-	"github.com/webhook-ingress/caddy-webhook-ingress/internal/redact"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
 )
 
@@ -232,8 +231,8 @@ func (rec *recorder) expire() {
 }
 
 // recordAnswered records a verified event that a handler answered: passed
-// on in sync (status is the next handler's answer), queued for dests, or
-// unrouted. h.received and h.scope name it.
+// on in sync (status is the next handler's answer), queued for dests
+// (credentials masked), or unrouted. h.received and h.scope name it.
 func (a *App) recordAnswered(h *handoff, status int, dests []string, queued bool) {
 	rec := a.events.Load()
 	if rec == nil {
@@ -248,11 +247,7 @@ func (a *App) recordAnswered(h *handoff, status int, dests []string, queued bool
 	case h.unrouted:
 		r.State = store.StateUnrouted
 	case queued:
-		r.State = store.StateQueued
-		r.Destinations = make([]string, len(dests))
-		for i, d := range dests {
-			r.Destinations[i] = redact.URL(d)
-		}
+		r.State, r.Destinations = store.StateQueued, dests
 	case status >= 200 && status < 300:
 		r.State = store.StatePassed
 	default:

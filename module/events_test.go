@@ -69,7 +69,9 @@ func TestAnsweredEventsAreRecorded(t *testing.T) {
 		{"sync 2xx", nil, http.StatusOK, store.Claimed, store.StatePassed, 200},
 		{"sync 5xx", nil, http.StatusBadGateway, store.Claimed, store.StateFailed, 502},
 		{"queued", func() *Forward {
-			return &Forward{Destinations: []string{"http://user:pw@billing.internal/events"}}
+			f := &Forward{Destinations: []string{"http://user:pw@billing.internal/events"}}
+			_ = f.provisionFilters() // masks them, as Provision does
+			return f
 		}, 0, store.Claimed, store.StateQueued, 202},
 		{"duplicate", func() *Forward { return &Forward{Destinations: []string{"http://billing.internal/events"}} },
 			0, store.Duplicate, "", 0},

@@ -70,6 +70,9 @@ type Forward struct {
 	logger *zap.Logger
 	// filters are Events by index in Destinations; nil when none is set.
 	filters []MatchEvent
+	// masked are Destinations without their credentials, as the event
+	// log keeps them.
+	masked []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -163,9 +166,9 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		h = &handoff{id: bodyHash(body), body: body, received: time.Now()}
 	}
 	h.forwarded = true
-	dests := f.Destinations
+	dests, masked := f.Destinations, f.masked
 	if f.filters != nil {
-		if dests = f.wanted(h.eventType()); len(dests) == 0 {
+		if dests, masked = f.wanted(h.eventType()); len(dests) == 0 {
 			return f.unrouted(w, r, h)
 		}
 	}
@@ -212,14 +215,19 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		}
 	}
 	h.committed = h.claim != nil
-	f.app.recordAnswered(h, http.StatusAccepted, dests, true)
+	f.app.recordAnswered(h, http.StatusAccepted, masked, true)
 	f.app.notify(dests)
 	writeStatus(w, http.StatusAccepted, h.id, "accepted")
 	return nil
 }
 
-// provisionFilters checks Events against Destinations and lines them up.
+// provisionFilters checks Events against Destinations and lines them up,
+// with the destinations masked.
 func (f *Forward) provisionFilters() error {
+	f.masked = make([]string, len(f.Destinations))
+	for i, d := range f.Destinations {
+		f.masked[i] = redact.URL(d)
+	}
 	if len(f.Events) == 0 {
 		return nil
 	}
@@ -237,15 +245,15 @@ func (f *Forward) provisionFilters() error {
 	return nil
 }
 
-// wanted is the destinations that want an event of this type.
-func (f *Forward) wanted(event string) []string {
-	dests := make([]string, 0, len(f.Destinations))
+// wanted is the destinations that want an event of this type, and the
+// same masked.
+func (f *Forward) wanted(event string) (dests, masked []string) {
 	for i, d := range f.Destinations {
 		if f.filters[i] == nil || f.filters[i].matches(event) {
-			dests = append(dests, d)
+			dests, masked = append(dests, d), append(masked, f.masked[i])
 		}
 	}
-	return dests
+	return dests, masked
 }
 
 // unrouted answers an event none of the destinations wants: 200, so that

@@ -112,7 +112,7 @@ func TestForwardEventsCaddyfile(t *testing.T) {
 		"x.errored":         {"http://all", "http://alerts", "http://archive"},
 		"":                  {"http://all", "http://archive"},
 	} {
-		if got := f.wanted(event); !slices.Equal(got, want) {
+		if got, _ := f.wanted(event); !slices.Equal(got, want) {
 			t.Errorf("%q goes to %q, want %q", event, got, want)
 		}
 	}
