@@ -137,23 +137,13 @@ func deadShowCommand() *cobra.Command {
 				_, err := out.Write(d.Body)
 				return err
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-			for _, f := range [][2]string{
+			if err := printFieldsAndHeaders(out, [][2]string{
 				{"id", printable(d.ID)}, {"entry", d.Entry}, {"destination", d.Destination},
 				{"provider", printable(d.Provider)}, {"attempts", fmt.Sprint(d.Attempts)},
 				{"last error", printable(d.LastError)}, {"size", fmt.Sprint(d.Size)},
 				{"received", d.ReceivedAt.Format(time.RFC3339)}, {"died", formatTime(d.DiedAt)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
-			}
-			if err := tw.Flush(); err != nil {
+			}, d.Headers); err != nil {
 				return err
-			}
-			fmt.Fprintln(out)
-			for _, name := range slices.Sorted(maps.Keys(d.Headers)) {
-				for _, v := range d.Headers[name] {
-					fmt.Fprintf(out, "%s: %s\n", printable(name), printable(v))
-				}
 			}
 			fmt.Fprintln(out)
 			if printable(string(d.Body)) != string(d.Body) {
@@ -213,6 +203,26 @@ func nextCursor(h http.Header, param string) string {
 		return ""
 	}
 	return u.Query().Get(param)
+}
+
+// printFieldsAndHeaders writes what `dead show` and `event` show first:
+// one "name: value" a line, aligned, then a blank line and the headers,
+// sorted, escaped for the terminal.
+func printFieldsAndHeaders(out io.Writer, fields [][2]string, headers http.Header) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+	for _, f := range fields {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	for _, name := range slices.Sorted(maps.Keys(headers)) {
+		for _, v := range headers[name] {
+			fmt.Fprintf(out, "%s: %s\n", printable(name), printable(v))
+		}
+	}
+	return nil
 }
 
 func formatTime(t time.Time) string {

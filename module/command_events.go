@@ -4,10 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -106,28 +104,18 @@ func eventCommand() *cobra.Command {
 				_, err := out.Write(e.Body)
 				return err
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-			for _, f := range [][2]string{
+			if err := printFieldsAndHeaders(out, [][2]string{
 				{"key", printable(e.Key)}, {"id", printable(e.ID)}, {"provider", orDash(printable(e.Provider))},
 				{"scope", orDash(printable(e.Scope))}, {"type", orDash(printable(e.Type))}, {"mode", e.Mode},
 				{"received", formatTime(e.ReceivedAt)}, {"answer", fmt.Sprint(e.Answer)}, {"state", e.State},
 				{"attempts", fmt.Sprint(e.Attempts)}, {"destinations", orDash(strings.Join(e.Destinations, " "))},
 				{"size", fmt.Sprint(e.Size)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
-			}
-			if err := tw.Flush(); err != nil {
+			}, e.Headers); err != nil {
 				return err
-			}
-			fmt.Fprintln(out)
-			for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
-				for _, v := range e.Headers[name] {
-					fmt.Fprintf(out, "%s: %s\n", printable(name), printable(v))
-				}
 			}
 			if len(e.AttemptLog) > 0 {
 				fmt.Fprintln(out)
-				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "AT\tDESTINATION\tATTEMPT\tSTATUS\tDURATION\tRESULT\tREPLAY\tERROR")
 				for _, a := range e.AttemptLog {
 					d := time.Duration(a.DurationMS * float64(time.Millisecond)).Round(time.Microsecond)

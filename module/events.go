@@ -64,7 +64,6 @@ type recorder struct {
 	// wake tells the writer that something is pending, full that
 	// flushAt are.
 	wake, full chan struct{}
-	done       chan struct{}
 	// stopped: the writer has flushed for the last time; later records
 	// are written by their caller.
 	stopped bool
@@ -87,7 +86,6 @@ func (a *App) startRecorder(st store.Store) *recorder {
 		logger:   a.logger.Named("events"),
 		wake:     make(chan struct{}, 1),
 		full:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
 	}
 	if rec.maxBytes == 0 {
 		rec.maxBytes = defaultRetainSize
@@ -158,7 +156,6 @@ func optional[T any](v *T) []T {
 // it expires old records every expireEvery or, for a short retain, twice
 // per retain.
 func (rec *recorder) run(ctx context.Context) {
-	defer close(rec.done)
 	rec.expire()
 	expiry := time.NewTicker(min(expireEvery, max(rec.retain/2, minExpireEvery)))
 	defer expiry.Stop()

@@ -3,6 +3,7 @@ package webhookingress
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/deliver"
 	"github.com/webhook-ingress/caddy-webhook-ingress/internal/store"
@@ -25,11 +27,15 @@ type fakeEventLog struct {
 	store.EventLog // the calls not made here
 	mu             sync.Mutex
 	batches        []store.EventBatch
+	fail           error // RecordEvents's answer while set; nothing is kept
 }
 
 func (l *fakeEventLog) RecordEvents(_ context.Context, b store.EventBatch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fail != nil {
+		return l.fail
+	}
 	// The recorder reuses a batch's slices once written.
 	b.Records, b.Attempts = slices.Clone(b.Records), slices.Clone(b.Attempts)
 	l.batches = append(l.batches, b)
@@ -213,5 +219,46 @@ func TestRetainCaddyfile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), says) {
 			t.Errorf("%q: want an error saying %q, got %v", in, says, err)
 		}
+	}
+}
+
+// A write that fails costs its records, counted and logged once for the
+// outage, not once per batch; the next write goes through. Once the writer
+// has stopped (a reload), a record is written by its caller.
+func TestRecorderWriteFailures(t *testing.T) {
+	log := &fakeEventLog{fail: errors.New("redis down")}
+	core, logs := observer.New(zap.InfoLevel)
+	a := &App{}
+	withEventLog(log)(a, nil)
+	rec := a.events.Load()
+	rec.logger = zap.New(core)
+	before := unrecorded()
+	h := &handoff{id: "e1", provider: "mux", body: []byte("{}"), received: time.Now()}
+	for range 2 {
+		a.recordAnswered(h, http.StatusOK, nil, false)
+		a.recordAttempt(deliver.Outcome{EventID: "e1", Result: deliver.ResultDelivered})
+		rec.flush()
+	}
+	if got := unrecorded() - before; got != 4 {
+		t.Errorf("unrecorded %v after two failed batches of 2, want 4", got)
+	}
+	if n := logs.FilterMessageSnippet("not written").Len(); n != 1 {
+		t.Errorf("the outage logged %d times, want once", n)
+	}
+	log.mu.Lock()
+	log.fail = nil
+	log.mu.Unlock()
+	a.recordAnswered(h, http.StatusOK, nil, false)
+	rec.flush()
+	if recs, _ := log.written(); len(recs) != 1 || logs.FilterMessageSnippet("writing again").Len() != 1 {
+		t.Errorf("after the outage: %d records written, logs %v", len(recs), logs.All())
+	}
+
+	rec.mu.Lock()
+	rec.stopped = true
+	rec.mu.Unlock()
+	a.recordAnswered(h, http.StatusOK, nil, false)
+	if recs, _ := log.written(); len(recs) != 2 {
+		t.Errorf("after the writer stopped: %d records written, want the caller's too", len(recs))
 	}
 }

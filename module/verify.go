@@ -115,10 +115,11 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 	}
 	// A route that claims nothing needs no store, so it loads the app only
 	// when the config has one: for its event log.
-	app, err := ctx.AppIfConfigured("webhook_ingress")
+	load := ctx.AppIfConfigured
 	if v.dedupe.Mode != "off" || v.verifier.SignsTimestamp() {
-		app, err = ctx.App("webhook_ingress")
+		load = ctx.App
 	}
+	app, err := load("webhook_ingress")
 	if err != nil && !errors.Is(err, caddy.ErrNotConfigured) {
 		return err
 	}

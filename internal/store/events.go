@@ -177,8 +177,8 @@ func EventKey(receivedAt time.Time, provider, id string) string {
 // eventKeyLen is the length of every EventKey.
 const eventKeyLen = 16 + 8
 
-// IsEventKey reports whether s has the shape of an EventKey.
-func IsEventKey(s string) bool {
+// isEventKey reports whether s has the shape of an EventKey.
+func isEventKey(s string) bool {
 	if len(s) != eventKeyLen {
 		return false
 	}
@@ -211,7 +211,7 @@ func (f EventFilter) Check() error {
 			return fmt.Errorf("%w: status %q is no state (passed, failed, unrouted, queued, delivered, retrying, dead) and no HTTP status", ErrBadFilter, f.Status)
 		}
 	}
-	if f.Cursor != "" && !IsEventKey(f.Cursor) {
+	if f.Cursor != "" && !isEventKey(f.Cursor) {
 		return fmt.Errorf("%w: cursor %q is not one a listing returned", ErrBadFilter, f.Cursor)
 	}
 	return nil

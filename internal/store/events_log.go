@@ -108,7 +108,7 @@ func (k evKey) String() string {
 
 // parseEventKey reads an EventKey; ok is false for anything else.
 func parseEventKey(s string) (k evKey, ok bool) {
-	if !IsEventKey(s) {
+	if !isEventKey(s) {
 		return k, false
 	}
 	t, _ := strconv.ParseUint(s[:16], 16, 64)

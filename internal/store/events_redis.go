@@ -349,7 +349,7 @@ func parseEventRef(s string) (e eventRef, ok bool) {
 	var err1, err2 error
 	e.off, err1 = strconv.Atoi(off)
 	e.n, err2 = strconv.Atoi(n)
-	if !ok || err1 != nil || err2 != nil || e.off < 0 || e.n <= 0 || !IsEventKey(e.key) || !IsEventKey(e.run) {
+	if !ok || err1 != nil || err2 != nil || e.off < 0 || e.n <= 0 || !isEventKey(e.key) || !isEventKey(e.run) {
 		return eventRef{}, false
 	}
 	return e, true
@@ -702,7 +702,7 @@ func (r *Redis) ReadEvent(ctx context.Context, ref string) (*EventRecord, error)
 	p := r.client.Pipeline()
 	var byKey *redis.StringSliceCmd
 	var attempts *redis.MapStringStringCmd
-	if IsEventKey(ref) {
+	if isEventKey(ref) {
 		byKey = p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: idx, Start: "[" + ref + ":", Stop: "(" + ref + ";", ByLex: true,
 			Count: 1})
 		attempts = p.HGetAll(ctx, tag+"a:"+ref)
